@@ -1,0 +1,41 @@
+# R1 Studio: `make run` starts the studio, `make test` runs the suite. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# CPU machines take the local CPU build of torch; GPU nodes install the `gpu` extra instead.
+TORCH_SPEC ?= torch==2.13.0
+PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test lint format setup clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check '$(TORCH_SPEC)'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py studio --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/rewards.py
+	$(BIN)/python bench/recipe.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
