@@ -1,0 +1,1 @@
+"""Sign-in, roles, the dashboard, health checks and the `studio` launcher."""

@@ -1,0 +1,1 @@
+"""Datasets, immutable dataset versions, the annotation queue and labels."""

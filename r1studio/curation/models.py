@@ -1,0 +1,3 @@
+"""Models of `r1studio.curation` (none yet)."""
+
+from __future__ import annotations

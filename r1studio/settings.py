@@ -1,0 +1,160 @@
+"""Django settings for R1 Studio, read from the environment (see `.env.example`).
+
+A `.env` file in the repository root is read too. Every variable has a default that works on a fresh clone: SQLite and a data directory under
+`var/`, a secret key generated once into `var/secret_key`, and the embedded Redis whose URL
+`manage.py studio` hands to its children. A malformed value stops start-up with one line naming
+the variable (`r1studio.env.EnvError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1studio.env import (
+    check_redis_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    load_env_file,
+    parse_database_url,
+    secret_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+load_env_file(BASE_DIR / ".env")  # optional; variables already in the environment win
+
+# --- core -----------------------------------------------------------------------------------
+SECRET_KEY = secret_key("SECRET_KEY", VAR_DIR / "secret_key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Where runs, checkpoints, datasets and the toy assets live (`<data dir>/runs/<run id>/`).
+R1STUDIO_DATA_DIR = env_path("R1STUDIO_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "template_partials",
+    "r1studio.core",
+    "r1studio.runs",
+    "r1studio.metrics",
+    "r1studio.traces",
+    "r1studio.curation",
+    "r1studio.evals",
+    "r1studio.workers",
+    "r1studio.api",
+    "ninja",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every view needs a login unless it is marked @login_not_required (login, /healthz).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "r1studio.urls"
+WSGI_APPLICATION = "r1studio.wsgi.application"
+ASGI_APPLICATION = "r1studio.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "r1studio.core.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": parse_database_url(
+        "DATABASE_URL",
+        env_str("DATABASE_URL", "sqlite:///var/db.sqlite3"),
+        base=BASE_DIR,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery -----------------------------------------------------------------------
+# `manage.py studio` starts an embedded Redis and puts its URL into its children's environment;
+# anything started by hand without REDIS_URL talks to a local Redis on the standard port.
+REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+CELERY_BROKER_URL = REDIS_URL
+# The Run row is the source of truth; Celery keeps no results.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A training task holds its message for hours; Redis would hand an unacknowledged message to
+# another worker after the visibility timeout, so make that longer than any run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 24 * 3600}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Workers write a heartbeat row this often and count as offline after this long without one.
+R1STUDIO_HEARTBEAT_SECONDS = env_int("R1STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
+R1STUDIO_WORKER_OFFLINE_AFTER = 60
+
+# Runs: the supervisor stamps `Run.heartbeat_at` this often; a running run whose stamp is older
+# than R1STUDIO_LOST_AFTER_SECONDS is marked `lost`. Cancel sends SIGTERM, then SIGKILL after
+# R1STUDIO_CANCEL_GRACE_SECONDS.
+R1STUDIO_RUN_HEARTBEAT_SECONDS = env_int("R1STUDIO_RUN_HEARTBEAT_SECONDS", 5, minimum=1)
+R1STUDIO_LOST_AFTER_SECONDS = env_int("R1STUDIO_LOST_AFTER_SECONDS", 60, minimum=1)
+R1STUDIO_CANCEL_GRACE_SECONDS = env_int("R1STUDIO_CANCEL_GRACE_SECONDS", 30, minimum=1)
+
+# --- auth -----------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "core:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- i18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# Served by Django's ASGIStaticFilesHandler straight from these folders (see r1studio/asgi.py).
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,1 @@
+"""Celery worker heartbeats and the GPU inventory."""
