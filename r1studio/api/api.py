@@ -1,0 +1,214 @@
+"""The JSON API (django-ninja): runs, their metrics and traces. OpenAPI docs at /api/docs.
+
+Authentication: `Authorization: Bearer <token>` (a per-user API token) or the browser session.
+Every endpoint needs the researcher role (annotators get 403) and sees what the run pages see
+(`runs.selectors.runs_visible_to`): another user's draft is a 404, changing another user's run
+a 403. Invalid configs get 422 with `{"detail", "errors": [{"loc", "msg"}]}`, actions that do
+not fit the run's state 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.urls import reverse
+from ninja import NinjaAPI, Query, Status
+
+from r1studio.api.auth import API_AUTH
+from r1studio.api.schemas import (
+    ErrorOut,
+    RunCreateIn,
+    RunDetailOut,
+    RunOut,
+    SeriesOut,
+    TraceOut,
+    TracePageOut,
+)
+from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.runs import selectors, services
+from r1studio.runs.models import Run
+
+api = NinjaAPI(
+    title="R1 Studio API",
+    version="1",
+    description=__doc__,
+    auth=API_AUTH,
+    docs_decorator=login_required,
+    urls_namespace="api",
+)
+
+ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> Any:
+    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
+
+
+@api.exception_handler(services.RunConfigError)
+def _invalid_config(request: HttpRequest, exc: services.RunConfigError) -> Any:
+    body = {"detail": "invalid config", "errors": exc.config_errors}
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(services.RunStateError)
+def _wrong_state(request: HttpRequest, exc: services.RunStateError) -> Any:
+    return api.create_response(request, {"detail": " ".join(exc.messages)}, status=409)
+
+
+def _researcher(request: HttpRequest) -> Any:
+    if not user_has_role(request.auth, RESEARCHER):
+        raise PermissionDenied("The API needs the researcher role.")
+    return request.auth
+
+
+def _run(request: HttpRequest, run_id: int) -> Run:
+    return selectors.run_get_for_user(user=_researcher(request), pk=run_id)
+
+
+def _out(run: Run, *, detail: bool = False) -> dict[str, Any]:
+    data = {
+        "id": run.pk,
+        "name": run.name,
+        "owner": run.owner.get_username(),
+        "kind": run.kind,
+        "status": run.status,
+        "step": run.step,
+        "total_steps": run.total_steps,
+        "progress": run.progress,
+        "eta_seconds": run.eta_seconds,
+        "error": run.error,
+        "worker": run.worker,
+        "run_dir": run.run_dir,
+        "parent_id": run.parent_id,
+        "cancel_requested": run.cancel_requested,
+        "created_at": run.created_at,
+        "queued_at": run.queued_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "last_event_at": run.last_event_at,
+        "url": reverse("runs:detail", args=[run.pk]),
+    }
+    if detail:
+        data.update(
+            config=run.config,
+            traceback=run.traceback,
+            resume_from=run.resume_from,
+            checkpoints=[{"step": c.step, "path": c.path} for c in run.checkpoints.all()],
+        )
+    return data
+
+
+@api.post("/runs", response={201: RunDetailOut, **ERRORS}, tags=["runs"])
+def create_run(request: HttpRequest, body: RunCreateIn) -> Any:
+    """Create a draft run from a stage config (validated; 422 names the bad fields)."""
+    run = services.run_create(user=_researcher(request), name=body.name, config=body.config)
+    return Status(201, _out(run, detail=True))
+
+
+@api.get("/runs", response={200: list[RunOut], **ERRORS}, tags=["runs"])
+def list_runs(
+    request: HttpRequest,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> Any:
+    """Runs you can see, newest first."""
+    runs = selectors.run_list(user=_researcher(request), status=status, kind=kind)
+    return [_out(run) for run in runs[offset : offset + limit]]
+
+
+@api.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
+def get_run(request: HttpRequest, run_id: int) -> Any:
+    """One run: status, progress, ETA, error and traceback, config, checkpoints."""
+    return _out(_run(request, run_id), detail=True)
+
+
+@api.post("/runs/{run_id}/launch", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
+def launch_run(request: HttpRequest, run_id: int) -> Any:
+    """Queue a draft for a worker (422 when its config is not valid any more)."""
+    run = services.run_launch(run=_run(request, run_id), user=request.auth)
+    return _out(run, detail=True)
+
+
+@api.post("/runs/{run_id}/cancel", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
+def cancel_run(request: HttpRequest, run_id: int) -> Any:
+    """Cancel a queued run at once, or ask a running one to stop (SIGTERM, then SIGKILL)."""
+    run = services.run_cancel(run=_run(request, run_id), user=request.auth)
+    return _out(run, detail=True)
+
+
+@api.post("/runs/{run_id}/resume", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
+def resume_run(request: HttpRequest, run_id: int) -> Any:
+    """Resume a failed, lost or cancelled run from its last checkpoint."""
+    run = services.run_resume(run=_run(request, run_id), user=request.auth)
+    return _out(run, detail=True)
+
+
+@api.post("/runs/{run_id}/retry", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
+def retry_run(request: HttpRequest, run_id: int) -> Any:
+    """A new run with the same config in a fresh run dir, queued at once."""
+    run = services.run_retry(run=_run(request, run_id), user=request.auth)
+    return _out(run, detail=True)
+
+
+@api.get("/runs/{run_id}/metrics", response={200: SeriesOut, **ERRORS}, tags=["metrics"])
+def run_metrics(
+    request: HttpRequest,
+    run_id: int,
+    name: str = "reward",
+    max_points: int = Query(500, ge=2, le=20_000),
+    smoothing: float = Query(0.0, ge=0.0, lt=1.0),
+    after_step: int | None = None,
+) -> Any:
+    """One metric series, downsampled to `max_points` keeping minima and maxima."""
+    from r1studio.metrics.selectors import run_metrics_series
+
+    run = _run(request, run_id)
+    return run_metrics_series(
+        run=run, name=name, max_points=max_points, smoothing=smoothing, after_step=after_step
+    )
+
+
+@api.get("/runs/{run_id}/metric-names", response={200: list[str], **ERRORS}, tags=["metrics"])
+def run_metric_names(request: HttpRequest, run_id: int) -> Any:
+    """The names of the run's metric series."""
+    from r1studio.metrics.selectors import run_metric_names as names
+
+    return names(run=_run(request, run_id))
+
+
+@api.get("/runs/{run_id}/traces", response={200: TracePageOut, **ERRORS}, tags=["traces"])
+def run_traces(
+    request: HttpRequest,
+    run_id: int,
+    step_min: int | None = None,
+    step_max: int | None = None,
+    reward_min: float | None = None,
+    reward_max: float | None = None,
+    correct: bool | None = None,
+    q: str | None = None,
+    after: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Any:
+    """One page of the run's traces, newest first (keyset pagination: pass `next` as `after`)."""
+    from r1studio.traces.selectors import traces_page
+
+    run = _run(request, run_id)
+    items, next_cursor = traces_page(
+        user=request.auth,
+        run=run,
+        step_min=step_min,
+        step_max=step_max,
+        reward_min=reward_min,
+        reward_max=reward_max,
+        correct=correct,
+        q=q,
+        after=after,
+        limit=limit,
+    )
+    return {"items": [TraceOut.from_orm(t) for t in items], "next": next_cursor}

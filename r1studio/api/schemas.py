@@ -1,0 +1,93 @@
+"""Request and response bodies of the JSON API (pydantic, via django-ninja)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+
+class RunCreateIn(Schema):
+    name: str = Field("", description="Run name (default: '<kind> run').")
+    config: dict[str, Any] = Field(
+        description="A stage config: pipeline.config's GRPOStage, SFTStage, GenerateStage or "
+        "EvaluateStage as JSON (`kind` picks which)."
+    )
+
+
+class ConfigErrorOut(Schema):
+    loc: str = Field(description="Dotted path of the field, e.g. trainer.num_generations")
+    msg: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[ConfigErrorOut] = []
+
+
+class CheckpointOut(Schema):
+    step: int
+    path: str
+
+
+class RunOut(Schema):
+    id: int
+    name: str
+    owner: str
+    kind: str
+    status: str
+    step: int
+    total_steps: int | None
+    progress: float
+    eta_seconds: float | None
+    error: str
+    worker: str
+    run_dir: str
+    parent_id: int | None
+    cancel_requested: bool
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+    url: str = Field(description="The run page")
+
+
+class RunDetailOut(RunOut):
+    config: dict[str, Any]
+    traceback: str
+    resume_from: str
+    checkpoints: list[CheckpointOut]
+
+
+class SeriesOut(Schema):
+    name: str
+    steps: list[int]
+    values: list[float | None]
+    total: int
+    shown: int
+
+
+class TraceOut(Schema):
+    id: int
+    run_id: int
+    step: int
+    source: str
+    benchmark: str
+    prompt: str
+    completion: str
+    think: str | None
+    answer: str | None
+    reference: str
+    rewards: dict[str, Any]
+    reward: float | None
+    advantage: float | None
+    length: int
+    correct: bool | None
+
+
+class TracePageOut(Schema):
+    items: list[TraceOut]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end")

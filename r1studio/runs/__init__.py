@@ -1,0 +1,1 @@
+"""Recipes, stages and runs: configure, launch, cancel and resume training stages."""

@@ -1,0 +1,236 @@
+"""From `<run_dir>/events.jsonl` into the database, batch by batch, exactly once.
+
+`events_read` returns the complete lines after a byte offset; `events_ingest` stores one batch
+in ONE transaction that also advances `Run.events_offset` (guarded by the offset it started
+from), so a supervisor that dies mid-batch leaves nothing half-stored and the next one re-reads
+from the same byte: no point is stored twice. Metric points and traces go through the metrics
+and traces apps' services; checkpoints, progress and the error of a failed stage land on the
+Run row here. After the commit the batch is published on Redis channel `run:<id>` for the live
+charts (`events_publish`).
+
+On resume the pipeline repeats the steps between its last checkpoint and the point where it
+stopped; `skip_until_step` drops the step-bearing events (metrics, samples, eval) up to the last
+step already stored, so the charts keep the first trajectory and continue after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from r1studio.metrics.live import publish
+from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.models import Checkpoint, Run
+from r1studio.traces.services import traces_ingest
+
+logger = logging.getLogger(__name__)
+
+STEP_EVENTS = ("metrics", "samples", "eval")
+MAX_BATCH_BYTES = 4 * 2**20
+
+
+def events_read(
+    path: str | Path, offset: int, *, max_bytes: int = MAX_BATCH_BYTES
+) -> tuple[list[dict], int]:
+    """Parse the complete lines of `path` after byte `offset`; returns (events, new offset).
+
+    A line still being written (no newline yet) is left for the next read. A line that is not
+    a JSON object is skipped with a warning (its bytes still count as read).
+    """
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, read in pieces
+    except FileNotFoundError:
+        return [], offset
+    with fh:
+        fh.seek(offset)
+        data = fh.read(max_bytes)
+        while data and b"\n" not in data:  # one line longer than max_bytes: read on
+            more = fh.read(max_bytes)
+            if not more:
+                break
+            data += more
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    events = []
+    for raw in data[: end + 1].splitlines():
+        if not raw.strip():
+            continue
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            logger.warning("skipping a line of %s that is not JSON: %.200r", path, raw)
+            continue
+        if isinstance(event, dict) and isinstance(event.get("type"), str):
+            events.append(event)
+    return events, offset + end + 1
+
+
+def _event_time(event: dict) -> datetime | None:
+    value = event.get("time")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return min(datetime.fromtimestamp(value, tz=UTC), timezone.now())
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def split_traceback(message: str) -> tuple[str, str]:
+    """(error, traceback) of a failed status message: a Python traceback is kept whole and its
+    last line becomes the error; any other message is the error itself."""
+    text = (message or "").strip()
+    if text.startswith("Traceback (most recent call last)"):
+        lines = [line for line in text.splitlines() if line.strip()]
+        return (lines[-1] if lines else text), text
+    return text, ""
+
+
+def _run_fields(run: Run, events: list[dict], apply_status: bool) -> dict[str, Any]:
+    """The Run row's new values from status, progress, metrics and checkpoint events."""
+    fields: dict[str, Any] = {}
+    step = run.step
+    total = run.total_steps
+    eta = run.eta_seconds
+    for event in events:
+        kind = event["type"]
+        event_step = _int(event.get("step"))
+        if event_step is not None and kind in ("progress", "metrics", "samples"):
+            step = max(step, event_step)
+        if kind == "progress":
+            total = _int(event.get("total_steps")) or total
+            eta = (
+                event.get("eta_seconds")
+                if isinstance(event.get("eta_seconds"), int | float)
+                else None
+            )
+        elif kind == "status" and apply_status:
+            total = _int(event.get("total_steps")) or total
+            if event.get("state") == "failed":
+                fields["error"], fields["traceback"] = split_traceback(
+                    str(event.get("message", ""))
+                )
+        elif kind == "checkpoint" and event_step is not None and event.get("path"):
+            Checkpoint.objects.update_or_create(
+                run_id=run.pk,
+                step=event_step,
+                defaults={
+                    "path": str(event["path"]),
+                    "created_at": _event_time(event) or timezone.now(),
+                },
+            )
+    times = [t for t in (_event_time(e) for e in events) if t is not None]
+    if times:
+        fields["last_event_at"] = max(times)
+    fields["step"] = step
+    fields["total_steps"] = total
+    fields["eta_seconds"] = eta
+    if total:
+        fields["progress"] = max(0.0, min(1.0, step / total))
+    return fields
+
+
+def events_ingest(
+    *,
+    run_id: int,
+    events: list[dict],
+    start_offset: int,
+    end_offset: int,
+    skip_until_step: int | None = None,
+    apply_status: bool = True,
+) -> dict[str, Any] | None:
+    """Store one batch and advance `events_offset` from `start_offset` to `end_offset`, in one
+    transaction. Returns the live payload to publish, or None when another supervisor already
+    moved the offset (nothing is stored then)."""
+    if skip_until_step is not None:
+        events = [
+            e
+            for e in events
+            if e["type"] not in STEP_EVENTS or (_int(e.get("step")) or 0) > skip_until_step
+        ]
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.events_offset != start_offset:
+            return None
+        points: dict[str, list] = {}
+        traces = 0
+        metric_events = [e for e in events if e["type"] in ("metrics", "eval")]
+        if metric_events:
+            points = metrics_ingest(run=run, events=metric_events) or {}
+        trace_events = [e for e in events if e["type"] in ("samples", "eval")]
+        if trace_events:
+            traces = traces_ingest(run=run, events=trace_events) or 0
+        fields = _run_fields(run, events, apply_status)
+        fields["events_offset"] = end_offset
+        if not Run.objects.filter(pk=run_id, events_offset=start_offset).update(**fields):
+            transaction.set_rollback(True)
+            return None
+    return {
+        "run": run_id,
+        "status": run.status,
+        "step": fields["step"],
+        "total_steps": fields["total_steps"],
+        "progress": fields.get("progress", run.progress),
+        "eta_seconds": fields["eta_seconds"],
+        "metrics": points,
+        "traces": traces,
+    }
+
+
+def run_state_payload(run: Run) -> dict[str, Any]:
+    """The live message for a change of state alone (no new points)."""
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "step": run.step,
+        "total_steps": run.total_steps,
+        "progress": run.progress,
+        "eta_seconds": run.eta_seconds,
+        "metrics": {},
+        "traces": 0,
+    }
+
+
+def events_publish(run_id: int, payload: dict[str, Any]) -> None:
+    """Send a batch (or a status change) to the browsers watching the run; never raises."""
+    try:
+        publish(run_id, payload)
+    except Exception:
+        logger.warning("could not publish run %s update", run_id, exc_info=True)
+
+
+def events_drain(
+    *,
+    run: Run,
+    skip_until_step: int | None = None,
+    apply_status: bool = True,
+    max_batches: int | None = None,
+) -> int:
+    """Ingest and publish every complete line not yet stored; returns the number of batches."""
+    path = Path(run.run_dir) / "events.jsonl"
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        offset = Run.objects.values_list("events_offset", flat=True).get(pk=run.pk)
+        events, end = events_read(path, offset)
+        if end == offset:
+            break
+        payload = events_ingest(
+            run_id=run.pk,
+            events=events,
+            start_offset=offset,
+            end_offset=end,
+            skip_until_step=skip_until_step,
+            apply_status=apply_status,
+        )
+        batches += 1
+        if payload is not None and (payload["metrics"] or payload["traces"] or events):
+            events_publish(run.pk, payload)
+    return batches

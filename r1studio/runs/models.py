@@ -1,0 +1,110 @@
+"""Runs: one row per execution of one pipeline stage, the source of truth for its state.
+
+A Run is created as a draft (config editable by its owner), queued by `run_launch`, claimed
+by the supervisor task (`running`), and ends `finished`, `failed`, `cancelled` or `lost` (its
+worker stopped heartbeating). The supervisor is the only writer of a running run's progress
+fields; `events_offset` is how many bytes of `<run_dir>/events.jsonl` are already in the
+database, advanced in the same transaction as the rows an event batch produced.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RunStatus(models.TextChoices):
+    DRAFT = "draft", "draft"
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    FINISHED = "finished", "finished"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+    LOST = "lost", "lost"
+
+
+class RunKind(models.TextChoices):
+    GRPO = "grpo", "GRPO"
+    SFT = "sft", "SFT"
+    GENERATE = "generate", "generate"
+    EVALUATE = "evaluate", "evaluate"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+ENDED_STATUSES = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
+
+
+class Run(models.Model):
+    """One stage execution: its config, where it runs and how far it got."""
+
+    Status = RunStatus
+    Kind = RunKind
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs"
+    )
+    kind = models.CharField(max_length=16, choices=RunKind.choices)
+    config = models.JSONField(default=dict, help_text="The stage config (pipeline.config)")
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.DRAFT, db_index=True
+    )
+    step = models.IntegerField(default=0)
+    total_steps = models.IntegerField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    eta_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=255, blank=True, default="", help_text="Celery node")
+    pid = models.IntegerField(null=True, blank=True, help_text="Pipeline process (group) id")
+    run_dir = models.TextField(blank=True, default="")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    resume_from = models.TextField(blank=True, default="", help_text="Checkpoint path")
+    events_offset = models.BigIntegerField(default=0, help_text="Bytes of events.jsonl ingested")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="runs_owner_created")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.name} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status in ENDED_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        return int(round(max(0.0, min(1.0, self.progress or 0.0)) * 100))
+
+
+class Checkpoint(models.Model):
+    """A checkpoint the pipeline reported (`checkpoint` event) for a run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.IntegerField()
+    path = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step"], name="runs_checkpoint_run_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.step}"

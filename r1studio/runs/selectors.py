@@ -1,0 +1,153 @@
+"""Reads of runs: who may see which run, logs tails, checkpoints, model and dataset pickers.
+
+Visibility (the one rule every page, the API, traces and the live stream use): admins see every
+run; researchers see every launched run of the team and their own drafts; annotators see none.
+Changing a run (edit, launch, cancel, resume, retry) is for its owner or an admin
+(`run_can_change`); cloning is open to whoever can see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from r1studio.core.roles import ADMIN, RESEARCHER, user_has_role, user_role
+from r1studio.runs.models import Run, RunStatus
+
+LOG_STREAMS = ("stdout", "stderr")
+
+
+def runs_visible_to(*, user: Any) -> QuerySet[Run]:
+    """The runs `user` may see (see the module docstring)."""
+    if user_role(user) == ADMIN:
+        return Run.objects.all()
+    if not user_has_role(user, RESEARCHER):
+        return Run.objects.none()
+    return Run.objects.filter(~Q(status=RunStatus.DRAFT) | Q(owner=user))
+
+
+def run_get_for_user(*, user: Any, pk: int) -> Run:
+    """The run `pk` if `user` may see it; Http404 otherwise (hiding that it exists)."""
+    run = runs_visible_to(user=user).select_related("owner").filter(pk=pk).first()
+    if run is None:
+        raise Http404("No such run")
+    return run
+
+
+def run_can_change(*, run: Run, user: Any) -> bool:
+    """True when `user` may edit, launch, cancel, resume or retry `run`."""
+    if not user_has_role(user, RESEARCHER):
+        return False
+    return run.owner_id == user.pk or user_role(user) == ADMIN
+
+
+def run_list(*, user: Any, status: str | None = None, kind: str | None = None) -> QuerySet[Run]:
+    """Visible runs, newest first, optionally filtered by status and kind."""
+    runs = runs_visible_to(user=user).select_related("owner")
+    if status:
+        runs = runs.filter(status=status)
+    if kind:
+        runs = runs.filter(kind=kind)
+    return runs
+
+
+def run_log_tail(*, run: Run, stream: str, max_bytes: int = 16_384) -> str:
+    """The last `max_bytes` of the run's stdout.log or stderr.log ("" when there is none)."""
+    if stream not in LOG_STREAMS or not run.run_dir:
+        return ""
+    path = Path(run.run_dir) / f"{stream}.log"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    if size > max_bytes:  # drop the first, cut line
+        text = text.split("\n", 1)[-1]
+    return text
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """`(step, path)` of the `checkpoints/checkpoint-<step>` folders on disk, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    found = []
+    if folder.is_dir():
+        for child in folder.iterdir():
+            prefix, _, step = child.name.partition("-")
+            if child.is_dir() and prefix == "checkpoint" and step.isdigit():
+                found.append((int(step), child))
+    return sorted(found)
+
+
+def run_last_checkpoint(*, run: Run) -> str | None:
+    """The newest checkpoint of the run still on disk, or None."""
+    if not run.run_dir:
+        return None
+    found = checkpoint_dirs(run.run_dir)
+    return str(found[-1][1]) if found else None
+
+
+@dataclass(frozen=True)
+class PickerChoice:
+    """One model or dataset offered by the config form's pickers."""
+
+    path: str
+    label: str
+    group: str
+
+
+def toy_dir() -> Path:
+    return Path(settings.R1STUDIO_DATA_DIR) / "toy"
+
+
+def model_choices(*, user: Any, limit: int = 50) -> list[PickerChoice]:
+    """Models to start from: the toy models, then earlier runs' final models and checkpoints."""
+    choices = []
+    for name in ("base", "student-base"):
+        path = toy_dir() / "models" / name
+        if path.is_dir():
+            choices.append(PickerChoice(str(path), f"toy {name}", "Toy models"))
+    runs = run_list(user=user).filter(kind__in=("grpo", "sft")).exclude(run_dir="")[:limit]
+    for run in runs:
+        final = Path(run.run_dir) / "final"
+        if final.is_dir():
+            choices.append(PickerChoice(str(final), f"#{run.pk} {run.name}: final", "Runs"))
+        for step, path in reversed(checkpoint_dirs(run.run_dir)):
+            label = f"#{run.pk} {run.name}: checkpoint {step}"
+            choices.append(PickerChoice(str(path), label, "Runs"))
+    return choices
+
+
+def dataset_choices(*, user: Any, limit: int = 50) -> list[PickerChoice]:
+    """Datasets: the toy data files, then datasets written by earlier generate runs."""
+    choices = []
+    for name in ("train.jsonl", "heldout.jsonl", "sft.jsonl"):
+        path = toy_dir() / "data" / name
+        if path.is_file():
+            choices.append(PickerChoice(str(path), f"toy {name}", "Toy data"))
+    runs = run_list(user=user).filter(kind="generate").exclude(run_dir="")[:limit]
+    for run in runs:
+        dataset = Path(run.run_dir) / "dataset"
+        if dataset.is_dir():
+            choices.append(PickerChoice(str(dataset), f"#{run.pk} {run.name}: dataset", "Runs"))
+    return choices
+
+
+def run_outputs(*, run: Run) -> list[dict[str, str]]:
+    """What the run wrote that a later stage can use: final model, dataset, eval results."""
+    if not run.run_dir:
+        return []
+    outputs = []
+    for name, label in (("final", "final model"), ("dataset", "dataset"), ("eval", "eval results")):
+        path = Path(run.run_dir) / name
+        if path.exists():
+            outputs.append({"label": label, "path": str(path)})
+    return outputs

@@ -1,0 +1,238 @@
+"""Writes on runs: create, edit, launch, cancel, resume, retry, clone, and the lost-run sweep.
+
+Every function takes keyword arguments and the acting user, checks the user's right to do it
+(`PermissionDenied` otherwise), and changes rows with conditional updates so that a double click
+or a race with the supervisor cannot move a run backwards. A config is checked with
+`pipeline.config.validate_config` before it is stored or queued; an invalid one raises
+`RunConfigError` with the pipeline's `[{"loc", "msg"}]` errors and changes nothing. Launching
+enqueues the supervisor task only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
+from r1studio.runs.selectors import run_can_change, run_last_checkpoint
+
+# Training goes to GPU workers; sampling and evaluation are the light stages.
+QUEUE_FOR_KIND = {"grpo": "gpu", "sft": "gpu", "generate": "cpu", "evaluate": "cpu"}
+RESUMABLE_STATUSES = (RunStatus.FAILED, RunStatus.LOST, RunStatus.CANCELLED)
+NEEDS_CHECKPOINT = ("grpo", "sft")
+
+
+class RunConfigError(ValidationError):
+    """An invalid stage config; `config_errors` is `[{"loc": "dotted.path", "msg": str}]`."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.config_errors = errors
+        by_field: dict[str, list[str]] = {}
+        for error in errors:
+            by_field.setdefault(error.get("loc") or "config", []).append(error["msg"])
+        super().__init__(by_field)
+
+
+class RunStateError(ValidationError):
+    """The run is not in a state that allows the action (e.g. launching a finished run)."""
+
+
+def _require_researcher(user: Any) -> None:
+    if not user_has_role(user, RESEARCHER):
+        raise PermissionDenied("Runs need the researcher role.")
+
+
+def _require_change(run: Run, user: Any) -> None:
+    _require_researcher(user)
+    if not run_can_change(run=run, user=user):
+        raise PermissionDenied("Only the run's owner or an admin can change it.")
+
+
+def config_check(config: Any) -> dict:
+    """Validate a config dict fully (types, cross-field rules, paths); returns it or raises."""
+    from pipeline.config import validate_config
+
+    if not isinstance(config, dict):
+        raise RunConfigError([{"loc": "", "msg": "a config is a mapping of fields"}])
+    errors = validate_config(config)
+    if errors:
+        raise RunConfigError(errors)
+    return config
+
+
+def _normalized(config: dict) -> dict:
+    """The config with every default filled in, as the pipeline will read it."""
+    from pipeline.config import config_to_dict, parse_config
+
+    return config_to_dict(parse_config(config))
+
+
+def run_create(
+    *, user: Any, name: str, config: dict, parent: Run | None = None, validate: bool = True
+) -> Run:
+    """A new draft run owned by `user`; the config is validated unless `validate` is False."""
+    _require_researcher(user)
+    if validate:
+        config = _normalized(config_check(config))
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if kind not in QUEUE_FOR_KIND:
+        raise RunConfigError(
+            [{"loc": "kind", "msg": f"must be one of {', '.join(QUEUE_FOR_KIND)}"}]
+        )
+    name = (name or "").strip() or f"{kind} run"
+    return Run.objects.create(name=name[:200], owner=user, kind=kind, config=config, parent=parent)
+
+
+def run_update_config(*, run: Run, user: Any, config: dict, name: str | None = None) -> Run:
+    """Replace a draft's config (and name); only drafts, only by their owner or an admin."""
+    _require_change(run, user)
+    if run.status != RunStatus.DRAFT:
+        raise RunStateError("Only a draft's config can be edited; clone the run to change it.")
+    config = _normalized(config_check(config))
+    fields = {"config": config, "kind": config["kind"]}
+    if name is not None and name.strip():
+        fields["name"] = name.strip()[:200]
+    if not Run.objects.filter(pk=run.pk, status=RunStatus.DRAFT).update(**fields):
+        raise RunStateError("The run was launched meanwhile; clone it to change its config.")
+    run.refresh_from_db()
+    return run
+
+
+def run_dir_for(run: Run) -> Path:
+    return Path(settings.R1STUDIO_DATA_DIR) / "runs" / str(run.pk)
+
+
+def _enqueue(run: Run) -> None:
+    from r1studio.runs.tasks import supervise_run
+
+    queue = QUEUE_FOR_KIND[run.kind]
+    run_id = run.pk
+    transaction.on_commit(lambda: supervise_run.apply_async(args=[run_id], queue=queue))
+
+
+@transaction.atomic
+def run_launch(*, run: Run, user: Any) -> Run:
+    """Queue a draft for a worker. Invalid config: RunConfigError, nothing queued."""
+    _require_change(run, user)
+    if run.status != RunStatus.DRAFT:
+        raise RunStateError(f"Only a draft can be launched; this run is {run.status}.")
+    config = _normalized(config_check(run.config))
+    run_dir = run.run_dir or str(run_dir_for(run))
+    updated = Run.objects.filter(pk=run.pk, status=RunStatus.DRAFT).update(
+        status=RunStatus.QUEUED,
+        config=config,
+        kind=config["kind"],
+        run_dir=run_dir,
+        queued_at=timezone.now(),
+        cancel_requested=False,
+    )
+    if not updated:
+        raise RunStateError("The run was launched meanwhile.")
+    run.refresh_from_db()
+    _enqueue(run)
+    return run
+
+
+@transaction.atomic
+def run_create_and_launch(*, user: Any, name: str, config: dict) -> Run:
+    """Create a run and queue it at once (the form's Launch button); all or nothing."""
+    run = run_create(user=user, name=name, config=config)
+    return run_launch(run=run, user=user)
+
+
+def run_cancel(*, run: Run, user: Any) -> Run:
+    """Cancel: a queued run ends at once; a running one is stopped by its supervisor
+    (SIGTERM to the process group, SIGKILL after R1STUDIO_CANCEL_GRACE_SECONDS)."""
+    _require_change(run, user)
+    cancelled_now = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True
+    )
+    if not cancelled_now and not Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        cancel_requested=True
+    ):
+        run.refresh_from_db()
+        raise RunStateError(
+            f"Only a queued or running run can be cancelled; this one is {run.status}."
+        )
+    run.refresh_from_db()
+    if cancelled_now:  # no supervisor will say it: tell the open run pages
+        from r1studio.runs.ingest import events_publish, run_state_payload
+
+        events_publish(run.pk, run_state_payload(run))
+    return run
+
+
+@transaction.atomic
+def run_resume(*, run: Run, user: Any) -> Run:
+    """Queue a failed, lost or cancelled run again in the same run dir, from its last checkpoint
+    (the supervisor passes `--resume`; metric points already stored are not stored again)."""
+    _require_change(run, user)
+    if run.status not in RESUMABLE_STATUSES:
+        raise RunStateError(
+            f"Only a failed, lost or cancelled run can be resumed (this is {run.status})."
+        )
+    checkpoint = run_last_checkpoint(run=run)
+    if checkpoint is None and run.kind in NEEDS_CHECKPOINT:
+        raise RunStateError("This run saved no checkpoint to resume from; retry it instead.")
+    updated = Run.objects.filter(pk=run.pk, status__in=RESUMABLE_STATUSES).update(
+        status=RunStatus.QUEUED,
+        resume_from=checkpoint or "",
+        queued_at=timezone.now(),
+        finished_at=None,
+        cancel_requested=False,
+        error="",
+        traceback="",
+        eta_seconds=None,
+    )
+    if not updated:
+        raise RunStateError("The run changed meanwhile.")
+    run.refresh_from_db()
+    _enqueue(run)
+    return run
+
+
+@transaction.atomic
+def run_retry(*, run: Run, user: Any) -> Run:
+    """A new run with the same config and a fresh run dir, queued at once (`parent` = `run`)."""
+    _require_change(run, user)
+    if run.status not in ENDED_STATUSES:
+        raise RunStateError("Only an ended run can be retried.")
+    retry = run_create(user=user, name=f"{run.name} (retry)", config=run.config, parent=run)
+    return run_launch(run=retry, user=user)
+
+
+def run_clone(*, run: Run, user: Any, name: str | None = None) -> Run:
+    """A new draft with the run's config, to edit and launch (clone-and-edit)."""
+    _require_researcher(user)
+    clone_name = name or f"{run.name} (copy)"
+    return run_create(user=user, name=clone_name, config=run.config, parent=run, validate=False)
+
+
+def runs_sweep_lost(*, lost_after: float | None = None) -> int:
+    """Mark running runs whose supervisor stopped heartbeating `lost`; returns how many.
+
+    A run counts as lost when its `heartbeat_at` (or, before the first beat, `started_at`) is
+    older than R1STUDIO_LOST_AFTER_SECONDS. The supervisor beats every few seconds, so only a
+    dead worker (killed, machine gone) lets a stamp grow that old.
+    """
+    seconds = settings.R1STUDIO_LOST_AFTER_SECONDS if lost_after is None else lost_after
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=seconds)
+    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+    never_beat = Run.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=cutoff
+    )
+    message = f"The worker stopped reporting for over {seconds:g} s (killed or its machine gone)."
+    count = 0
+    for queryset in (stale, never_beat):
+        count += queryset.update(
+            status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
+        )
+    return count

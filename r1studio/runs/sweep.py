@@ -1,0 +1,90 @@
+"""The lost-run sweep inside every worker: at start-up and then periodically, no beat needed.
+
+`worker_init` (sent by every Celery worker, embedded test workers included) starts a daemon
+thread that first marks `lost` the runs this very worker node was running before it restarted
+(a fresh worker runs nothing), then calls `services.runs_sweep_lost` every half
+R1STUDIO_LOST_AFTER_SECONDS until the worker stops. The supervisor loop sweeps too, so a busy
+worker notices a dead neighbour as quickly as an idle one. Failures are logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import bootsteps
+
+logger = logging.getLogger(__name__)
+
+_STOPPING_STATES = (bootsteps.CLOSE, bootsteps.TERMINATE)
+_current_worker = {"hostname": ""}
+
+
+def current_worker_hostname() -> str:
+    """The node name (`name@host`) of the worker this process runs, "" outside workers."""
+    return _current_worker["hostname"]
+
+
+def runs_mark_worker_lost(*, hostname: str) -> int:
+    """Runs still `running` on `hostname` when that worker starts: its previous life died."""
+    from django.utils import timezone
+
+    from r1studio.runs.models import Run, RunStatus
+
+    return Run.objects.filter(status=RunStatus.RUNNING, worker=hostname).update(
+        status=RunStatus.LOST,
+        finished_at=timezone.now(),
+        eta_seconds=None,
+        error=f"The worker {hostname} restarted while the run was going.",
+    )
+
+
+def _worker_stopping(worker: Any) -> bool:
+    blueprint = getattr(worker, "blueprint", None)
+    return blueprint is not None and blueprint.state in _STOPPING_STATES
+
+
+def _sweep_loop(worker: Any, stop: threading.Event) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from r1studio.runs.services import runs_sweep_lost
+
+    hostname = getattr(worker, "hostname", "") or ""
+    first = True
+    while not stop.is_set() and not _worker_stopping(worker):
+        try:
+            if first and hostname:
+                lost = runs_mark_worker_lost(hostname=hostname)
+                if lost:
+                    logger.warning(
+                        "marked %s run(s) of the restarted worker %s lost", lost, hostname
+                    )
+            runs_sweep_lost()
+        except Exception:
+            logger.warning("lost-run sweep failed; retrying later", exc_info=True)
+        finally:
+            first = False
+            connection.close()  # no idle connection held between sweeps
+        stop.wait(max(1.0, settings.R1STUDIO_LOST_AFTER_SECONDS / 2))
+
+
+def start_sweeper(sender: Any = None, **kwargs: Any) -> None:
+    """`worker_init` handler: one sweeper thread per worker."""
+    if sender is not None:
+        _current_worker["hostname"] = getattr(sender, "hostname", "") or ""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_sweep_loop, args=(sender, stop), name="runs-lost-sweep", daemon=True
+    )
+    if sender is not None:
+        sender._runs_sweep_stop = stop
+    thread.start()
+
+
+def stop_sweeper(sender: Any = None, **kwargs: Any) -> None:
+    """`worker_shutdown` handler (embedded workers stop through their blueprint state)."""
+    stop = getattr(sender, "_runs_sweep_stop", None)
+    if stop is not None:
+        stop.set()

@@ -1,0 +1,281 @@
+"""Run pages: the list, the new-run and edit forms, the run page and its actions.
+
+HTMX polls named partials of the same templates (`runs/list.html#table`,
+`runs/detail.html#live`) while runs are active; the charts update live over SSE instead
+(metrics app). Every action is a POST to a service; the service checks the user's rights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from r1studio.core.roles import RESEARCHER, role_required
+from r1studio.runs import presets, selectors, services
+from r1studio.runs.forms import ConfigForm, config_from_yaml
+from r1studio.runs.models import Run, RunKind, RunStatus
+
+LIST_LIMIT = 100
+
+
+def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
+    return selectors.run_get_for_user(user=request.user, pk=pk)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _alerts(run: Run) -> list[Any]:
+    from r1studio.metrics.selectors import run_alerts
+
+    try:
+        return run_alerts(run=run)
+    except Exception:  # alerts are advisory: never break the page
+        return []
+
+
+@require_GET
+@role_required(RESEARCHER)
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Every run the user can see, newest first; the table refreshes while runs are active."""
+    status = request.GET.get("status") or None
+    kind = request.GET.get("kind") or None
+    runs = list(selectors.run_list(user=request.user, status=status, kind=kind)[:LIST_LIMIT])
+    rows = [
+        {"run": run, "alerts": _alerts(run) if run.status != RunStatus.DRAFT else []}
+        for run in runs
+    ]
+    context = {
+        "rows": rows,
+        "polling": any(run.is_active for run in runs),
+        "status": status or "",
+        "kind": kind or "",
+        "statuses": RunStatus.choices,
+        "kinds": RunKind.choices,
+    }
+    template = "runs/list.html#table" if _is_htmx(request) else "runs/list.html"
+    return render(request, template, context)
+
+
+def _form_page(
+    request: HttpRequest, form: ConfigForm, *, name: str, run: Run | None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "name": name,
+        "run": run,
+        "presets": presets.presets_available(),
+        "kinds": RunKind.choices,
+        "model_choices": selectors.model_choices(user=request.user),
+        "dataset_choices": selectors.dataset_choices(user=request.user),
+        "toy_dir": selectors.toy_dir(),
+        "reward_help": _reward_help(),
+    }
+    return render(request, "runs/form.html", context, status=status)
+
+
+def _reward_help() -> dict[str, str]:
+    from pipeline import rewards
+
+    return rewards.describe()
+
+
+def _posted_action(request: HttpRequest, default: str) -> str:
+    action = request.POST.get("action", default)
+    return "check" if action == "apply-yaml" else action
+
+
+def _posted_form(request: HttpRequest, kind: str) -> ConfigForm:
+    """The config from the YAML view or the form fields, whichever was edited last."""
+    use_yaml = request.POST.get("action") == "apply-yaml" or request.POST.get("source") == "yaml"
+    if use_yaml:
+        config, errors = config_from_yaml(request.POST.get("config_yaml", ""))
+        if config is None:
+            form = ConfigForm(kind)
+            form.set_errors(errors)
+            form.raw_yaml = request.POST.get("config_yaml", "")  # keep what was typed
+            return form
+        new_kind = config.get("kind")
+        if new_kind not in dict(RunKind.choices):
+            form = ConfigForm(kind, {**config, "kind": kind})
+            kinds = ", ".join(dict(RunKind.choices))
+            form.set_errors([{"loc": "kind", "msg": f"must be one of {kinds}"}])
+            return form
+        return ConfigForm(new_kind, config)
+    return ConfigForm.from_post(kind, request.POST)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(RESEARCHER)
+def run_new(request: HttpRequest) -> HttpResponse:
+    """New run: pick a preset or a stage kind, edit the form (or its YAML), launch or save."""
+    if request.method == "GET":
+        preset = presets.PRESETS_BY_KEY.get(request.GET.get("preset", ""))
+        if preset is not None:
+            config = presets.preset_config(preset, user=request.user)
+            form = ConfigForm(preset.kind, config)
+            if request.GET.get("check"):
+                form.validate()
+            return _form_page(request, form, name=preset.name, run=None)
+        kind = request.GET.get("kind", "grpo")
+        kind = kind if kind in dict(RunKind.choices) else "grpo"
+        return _form_page(request, ConfigForm(kind), name="", run=None)
+
+    kind = request.POST.get("kind", "grpo")
+    kind = kind if kind in dict(RunKind.choices) else "grpo"
+    form = _posted_form(request, kind)
+    name = request.POST.get("name", "").strip()
+    action = _posted_action(request, "launch")
+    if not form.validate() or action == "check":
+        status = 200 if action == "check" else 422
+        return _form_page(request, form, name=name, run=None, status=status)
+    try:
+        if action == "draft":
+            run = services.run_create(user=request.user, name=name, config=form.config)
+            messages.success(request, f"Saved draft #{run.pk}.")
+        else:
+            run = services.run_create_and_launch(user=request.user, name=name, config=form.config)
+            messages.success(request, f"Run #{run.pk} is queued.")
+    except services.RunConfigError as exc:  # the filesystem changed since validate()
+        form.set_errors(exc.config_errors)
+        return _form_page(request, form, name=name, run=None, status=422)
+    return redirect("runs:detail", pk=run.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(RESEARCHER)
+def run_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a draft's config (owner or admin); save, or save and launch."""
+    run = _get_run_for_user(request, pk)
+    if not selectors.run_can_change(run=run, user=request.user):
+        raise PermissionDenied("Only the run's owner or an admin can edit it.")
+    if run.status != RunStatus.DRAFT:
+        messages.error(request, "Only a draft can be edited; clone the run to change its config.")
+        return redirect("runs:detail", pk=run.pk)
+    if request.method == "GET":
+        form = ConfigForm(run.kind, run.config)
+        form.validate()
+        return _form_page(request, form, name=run.name, run=run)
+
+    form = _posted_form(request, run.kind)
+    name = request.POST.get("name", "").strip() or run.name
+    action = _posted_action(request, "draft")
+    if not form.validate() or action == "check":
+        return _form_page(
+            request, form, name=name, run=run, status=200 if action == "check" else 422
+        )
+    try:
+        run = services.run_update_config(run=run, user=request.user, config=form.config, name=name)
+        if action == "launch":
+            run = services.run_launch(run=run, user=request.user)
+            messages.success(request, f"Run #{run.pk} is queued.")
+        else:
+            messages.success(request, "Draft saved.")
+    except services.RunConfigError as exc:
+        form.set_errors(exc.config_errors)
+        return _form_page(request, form, name=name, run=run, status=422)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("runs:detail", pk=run.pk)
+
+
+@require_GET
+@role_required(RESEARCHER)
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page: status, progress and ETA, actions, charts, logs, checkpoints, error."""
+    run = _get_run_for_user(request, pk)
+    context = {
+        "run": run,
+        "can_change": selectors.run_can_change(run=run, user=request.user),
+        "alerts": _alerts(run),
+        "checkpoints": [
+            {"step": c.step, "path": c.path, "exists": _exists(c.path)}
+            for c in run.checkpoints.all()
+        ],
+        "last_checkpoint": selectors.run_last_checkpoint(run=run),
+        "stdout": selectors.run_log_tail(run=run, stream="stdout"),
+        "stderr": selectors.run_log_tail(run=run, stream="stderr"),
+        "config_yaml": ConfigForm(run.kind, run.config).yaml if run.kind else "",
+        "resumable": run.status in services.RESUMABLE_STATUSES,
+        "outputs": selectors.run_outputs(run=run),
+    }
+    template = "runs/detail.html#live" if _is_htmx(request) else "runs/detail.html"
+    return render(request, template, context)
+
+
+def _exists(path: str) -> bool:
+    from pathlib import Path
+
+    return bool(path) and Path(path).exists()
+
+
+def _action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    target = run
+    try:
+        if action == "launch":
+            target = services.run_launch(run=run, user=request.user)
+            messages.success(request, f"Run #{run.pk} is queued.")
+        elif action == "cancel":
+            target = services.run_cancel(run=run, user=request.user)
+            messages.success(request, f"Cancelling run #{run.pk}.")
+        elif action == "resume":
+            target = services.run_resume(run=run, user=request.user)
+            messages.success(request, f"Run #{run.pk} resumes from its last checkpoint.")
+        elif action == "retry":
+            target = services.run_retry(run=run, user=request.user)
+            messages.success(request, f"Run #{target.pk} retries #{run.pk}.")
+        elif action == "clone":
+            target = services.run_clone(run=run, user=request.user)
+            messages.success(
+                request, f"Draft #{target.pk} is a copy of #{run.pk}: edit and launch it."
+            )
+            return redirect("runs:edit", pk=target.pk)
+    except services.RunConfigError as exc:
+        lines = [f"{e['loc']}: {e['msg']}" if e.get("loc") else e["msg"] for e in exc.config_errors]
+        messages.error(request, "The config is invalid: " + "; ".join(lines))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    url = reverse("runs:detail", kwargs={"pk": target.pk})
+    if _is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_launch(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(request, pk, "launch")
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(request, pk, "cancel")
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(request, pk, "resume")
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(request, pk, "retry")
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(request, pk, "clone")
