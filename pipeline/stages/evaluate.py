@@ -1,0 +1,217 @@
+"""The ``evaluate`` stage: benchmarks scored as the R1 paper reports them.
+
+For each problem, ``k`` completions are sampled (paper: temperature 0.6, top-p 0.95); pass@1 is
+the share of correct ones averaged over problems, cons@k grades the majority answer of the k.
+Per-problem results go into the ``eval`` event and ``<run_dir>/eval/<benchmark>.json``; the
+summary of all benchmarks into ``<run_dir>/eval/results.json``. With ``--resume``, benchmarks
+that already have a results file are not run again.
+
+    python -m pipeline run evaluate.yaml --run-dir runs/eval-1
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline import rewards
+from pipeline.data import build_prompt, load_benchmark
+from pipeline.reporting import Reporter, stop_requested
+from pipeline.stages.common import (
+    StageCancelled,
+    VllmSampler,
+    completion_token_lengths,
+    load_model,
+    load_tokenizer,
+    sample_transformers,
+)
+from pipeline.template import parse_completion
+
+ITEM_COMPLETIONS = 4  # completions per problem kept in the event (all of them go to the file)
+
+
+def grader_for(benchmark: str, grader: str = "") -> Any:
+    """The reward that grades a benchmark: ``code`` for HumanEval, ``accuracy`` otherwise."""
+    name = grader or ("code" if benchmark == "humaneval" else "accuracy")
+    return rewards.get(name)
+
+
+def score_completions(
+    problems: list[dict],
+    prompts: list[str],
+    completions: list[list[str]],
+    grader: Any,
+    think_prefilled: bool = False,
+    tokenizer: Any = None,
+) -> tuple[dict[str, float], list[dict]]:
+    """pass@1, cons@k and shape metrics for sampled completions, plus per-problem items."""
+    flat_prompts, flat_completions, columns = [], [], {}
+    for row, prompt, outs in zip(problems, prompts, completions, strict=True):
+        for text in outs:
+            flat_prompts.append(prompt)
+            flat_completions.append(text)
+            for key, value in row.items():
+                columns.setdefault(key, []).append(value)
+    scores = (
+        grader(prompts=flat_prompts, completions=flat_completions, **columns)
+        if flat_prompts
+        else []
+    )
+    lengths = completion_token_lengths(tokenizer, flat_completions) if tokenizer else []
+
+    items, offset = [], 0
+    pass_sum = cons_sum = think_first = well_formed = 0.0
+    for row, outs in zip(problems, completions, strict=True):
+        grades = [bool(s is not None and s >= 1.0) for s in scores[offset : offset + len(outs)]]
+        parsed = [parse_completion(t, think_prefilled) for t in outs]
+        offset += len(outs)
+        votes = Counter(p.answer for p in parsed if p.answer)
+        majority = votes.most_common(1)[0][0] if votes else None
+        cons = majority is not None and any(
+            g for g, p in zip(grades, parsed, strict=True) if p.answer == majority
+        )
+        passed = sum(grades) / len(grades) if grades else 0.0
+        pass_sum += passed
+        cons_sum += cons
+        think_first += sum(p.think_first for p in parsed) / max(1, len(parsed))
+        well_formed += sum(p.well_formed for p in parsed) / max(1, len(parsed))
+        items.append(
+            {
+                "problem": row["problem"],
+                "reference": row.get("answer"),
+                "pass@1": passed,
+                "cons": bool(cons),
+                "majority_answer": majority,
+                "correct": grades,
+                "completions": outs,
+            }
+        )
+    n = max(1, len(problems))
+    k = max((len(c) for c in completions), default=1)
+    metrics = {
+        "pass@1": pass_sum / n,
+        f"cons@{k}": cons_sum / n,
+        "think_first": think_first / n,
+        "well_formed": well_formed / n,
+        "n_problems": float(len(problems)),
+    }
+    if lengths:
+        metrics["mean_length"] = sum(lengths) / len(lengths)
+    return metrics, items
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    problems: list[dict],
+    prompt_section: Any,
+    grader: Any,
+    k: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 64,
+    batch_size: int = 256,
+    seed: int = 0,
+    on_batch: Any = None,
+) -> tuple[dict[str, float], list[dict]]:
+    """Sample from a loaded model and score: what the stage and RL's periodic eval both use."""
+    prompts = [build_prompt(tokenizer, row["problem"], prompt_section) for row in problems]
+    completions = sample_transformers(
+        model, tokenizer, prompts, k, temperature, top_p, max_new_tokens, batch_size, seed, on_batch
+    )
+    return score_completions(
+        problems, prompts, completions, grader, prompt_section.prefill_think, tokenizer
+    )
+
+
+def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
+    """Run every configured benchmark on the model; returns ``{benchmark: metrics}``."""
+    run_dir = Path(reporter.run_dir)
+    out_dir = run_dir / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sampling = config.sampling
+
+    # load model
+    model = sampler = None
+    if sampling.use_vllm:
+        sampler = VllmSampler(config.model, config.seed, sampling.vllm_gpu_memory_utilization)
+        tokenizer = load_tokenizer(config.model.path, config.model.trust_remote_code)
+    else:
+        model, tokenizer = load_model(config.model)
+
+    # load data
+    benches = []
+    for spec in config.benchmarks:
+        dataset = load_benchmark(
+            spec.name, spec.path, spec.problem_column, spec.answer_column, config.limit
+        )
+        benches.append((spec, [dict(r) for r in dataset]))
+    total = sum(len(rows) for _, rows in benches)
+    reporter.status("running", total_steps=total)
+
+    # evaluate
+    summary: dict[str, dict] = {}
+    done = 0
+    for spec, rows in benches:
+        label = spec.name
+        result_file = out_dir / f"{_slug(label)}.json"
+        if resume and result_file.exists():
+            summary[label] = json.loads(result_file.read_text())["metrics"]
+            done += len(rows)
+            reporter.log("info", f"{label}: already evaluated, kept {result_file}")
+            continue
+        grader = grader_for(spec.name, spec.grader)
+
+        def on_batch(start: int, batch: list, base: int = done) -> None:
+            reporter.progress(base + start + len(batch), total)
+            if stop_requested():
+                raise StageCancelled("stopped during evaluation")
+
+        if sampler is not None:
+            prompts = [build_prompt(tokenizer, r["problem"], config.prompt) for r in rows]
+            completions = sampler.sample(
+                prompts, sampling.k, sampling.temperature, sampling.top_p, sampling.max_new_tokens
+            )
+            metrics, items = score_completions(
+                rows, prompts, completions, grader, config.prompt.prefill_think, tokenizer
+            )
+        else:
+            metrics, items = evaluate_model(
+                model,
+                tokenizer,
+                rows,
+                config.prompt,
+                grader,
+                sampling.k,
+                sampling.temperature,
+                sampling.top_p,
+                sampling.max_new_tokens,
+                sampling.batch_size,
+                config.seed,
+                on_batch,
+            )
+        done += len(rows)
+        n_samples = 1 if sampling.temperature == 0 else sampling.k
+        result_file.write_text(
+            json.dumps(
+                {"benchmark": label, "metrics": metrics, "n_samples": n_samples, "items": items},
+                ensure_ascii=False,
+            )
+        )
+        reporter.eval(0, label, metrics, n_samples, [_trim(i) for i in items])
+        reporter.metrics(0, {f"eval/{label}/{k}": v for k, v in metrics.items()})
+        summary[label] = metrics
+
+    # save
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _trim(item: dict) -> dict:
+    return {**item, "completions": item["completions"][:ITEM_COMPLETIONS]}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "benchmark"

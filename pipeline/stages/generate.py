@@ -1,0 +1,350 @@
+"""The ``generate`` stage: sample, grade, filter, write a dataset (rejection sampling, distillation).
+
+For every prompt, ``k`` completions are sampled (vLLM when ``sampling.use_vllm`` and installed,
+else transformers ``generate`` in batches), graded by the configured verifiers (reward
+functions), then filtered: keep the correct ones, drop mixed-language reasoning, over-long or
+repetitive completions, exact or near duplicates of the same prompt, and, before any sampling,
+prompts that overlap a benchmark (n-gram decontamination). The result goes to
+``<run_dir>/dataset/data.parquet`` and ``data.jsonl`` in ``messages`` format, one row per kept
+sample with its provenance (model, run, sample index, scores).
+
+Raw samples are appended to ``<run_dir>/samples.jsonl`` batch by batch, so ``--resume`` only
+samples the prompts that are missing.
+
+    python -m pipeline run generate.yaml --run-dir runs/rejection-sampling [--resume]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pipeline import rewards
+from pipeline.data import build_prompt, load_benchmark, load_problems
+from pipeline.reporting import Reporter, stop_requested
+from pipeline.stages.common import (
+    ANSWER_REWARDS,
+    StageCancelled,
+    VllmSampler,
+    completion_token_lengths,
+    load_model,
+    load_tokenizer,
+    sample_transformers,
+)
+from pipeline.template import THINK_OPEN, parse_completion
+
+# ---------------------------------------------------------------------------------------------
+# Decontamination and duplicates
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def benchmark_ngrams(benchmarks: list[str], n: int) -> tuple[set, set]:
+    """The word n-grams of the benchmarks' problems, and their whole (short) word sequences."""
+    from pipeline.data import PRESET_FILES
+
+    grams, whole = set(), set()
+    for bench in benchmarks:
+        dataset = load_benchmark(bench, "" if bench in PRESET_FILES else bench)
+        for problem in dataset["problem"]:
+            words = _words(problem)
+            whole.add(tuple(words))
+            grams.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return grams, whole
+
+
+def contaminated(problem: str, grams: set, whole: set, n: int) -> bool:
+    """True when the problem shares a word n-gram with a benchmark problem (or equals a short one)."""
+    words = _words(problem)
+    if tuple(words) in whole:
+        return True
+    return any(tuple(words[i : i + n]) in grams for i in range(len(words) - n + 1))
+
+
+def _shingles(text: str, size: int = 5) -> set[str]:
+    # Character shingles work for any language and for text without spaces.
+    text = " ".join(text.split())
+    if len(text) <= size:
+        return {text}
+    return {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling with a resumable log of raw samples
+
+
+def _read_samples(path: Path) -> dict[int, list[str]]:
+    done: dict[int, list[str]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[row["index"]] = row["completions"]
+    return done
+
+
+def _sample_all(
+    config: Any, reporter: Reporter, prompts: list[str], run_dir: Path, resume: bool
+) -> list[list[str]]:
+    sampling = config.sampling
+    log_path = run_dir / "samples.jsonl"
+    done = _read_samples(log_path) if resume else {}
+    if not resume and log_path.exists():
+        log_path.unlink()
+    pending = [i for i in range(len(prompts)) if i not in done]
+    if resume and done:
+        reporter.log("info", f"resuming: {len(done)} prompts already sampled")
+    reporter.status("running", total_steps=len(prompts))
+
+    with log_path.open("a") as log_file:
+
+        def record(indices: list[int], batch: list[list[str]]) -> None:
+            for i, outs in zip(indices, batch, strict=True):
+                done[i] = outs
+                log_file.write(json.dumps({"index": i, "completions": outs}) + "\n")
+            log_file.flush()
+            reporter.progress(len(done), len(prompts))
+
+        if pending and sampling.use_vllm:
+            sampler = VllmSampler(config.model, config.seed, sampling.vllm_gpu_memory_utilization)
+            outs = sampler.sample(
+                [prompts[i] for i in pending],
+                sampling.k,
+                sampling.temperature,
+                sampling.top_p,
+                sampling.max_new_tokens,
+            )
+            record(pending, outs)
+        elif pending:
+            model, tokenizer = load_model(config.model)
+
+            def on_batch(start: int, batch: list[list[str]]) -> None:
+                record(pending[start : start + len(batch)], batch)
+                if stop_requested():
+                    raise StageCancelled(
+                        f"stopped after sampling {len(done)} of {len(prompts)} prompts "
+                        "(kept in samples.jsonl; --resume continues)"
+                    )
+
+            sample_transformers(
+                model,
+                tokenizer,
+                [prompts[i] for i in pending],
+                sampling.k,
+                sampling.temperature,
+                sampling.top_p,
+                sampling.max_new_tokens,
+                sampling.batch_size,
+                config.seed,
+                on_batch,
+            )
+    return [done[i] for i in range(len(prompts))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+
+
+def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
+    """Sample, grade, filter and write the dataset; returns the counts."""
+    run_dir = Path(reporter.run_dir)
+    filters = config.filters
+    prefilled = config.data.prefill_think
+    tokenizer = load_tokenizer(config.model.path, config.model.trust_remote_code)
+
+    # load data, decontaminated before any sampling
+    needs_answer = any(spec.name in ANSWER_REWARDS for spec in config.verifiers)
+    problems = [dict(r) for r in load_problems(config.data, require_answer=needs_answer)]
+    counts: dict[str, float] = {"prompts": len(problems)}
+    if filters.decontaminate:
+        n = filters.decontaminate_ngram
+        grams, whole = benchmark_ngrams(filters.decontaminate, n)
+        clean = [p for p in problems if not contaminated(p["problem"], grams, whole, n)]
+        counts["dropped/decontaminate"] = len(problems) - len(clean)
+        problems = clean
+    prompts = [build_prompt(tokenizer, p["problem"], config.data) for p in problems]
+
+    # sample
+    completions = _sample_all(config, reporter, prompts, run_dir, resume)
+
+    # grade with every verifier
+    rows = []
+    for index, (problem, outs) in enumerate(zip(problems, completions, strict=True)):
+        for j, text in enumerate(outs):
+            rows.append({"index": index, "sample": j, "completion": text, "problem": problem})
+    columns: dict[str, list] = {}
+    for row in rows:
+        for key, value in row["problem"].items():
+            columns.setdefault(key, []).append(value)
+    flat_prompts = [prompts[r["index"]] for r in rows]
+    flat_completions = [r["completion"] for r in rows]
+    for spec in config.verifiers:
+        func = rewards.get(spec.name, **spec.params)
+        scores = func(prompts=flat_prompts, completions=flat_completions, **columns) if rows else []
+        for row, score in zip(rows, scores, strict=True):
+            row.setdefault("scores", {})[spec.name] = score
+        valid = [s for s in scores if s is not None]
+        counts[f"verifiers/{spec.name}/mean"] = sum(valid) / len(valid) if valid else 0.0
+    counts["samples"] = len(rows)
+
+    # filter
+    kept = _filter(rows, config, tokenizer, counts, prefilled)
+    counts["kept"] = len(kept)
+    counts["keep_rate"] = len(kept) / len(rows) if rows else 0.0
+
+    # save
+    path = _write_dataset(kept, config, run_dir, prefilled)
+    reporter.metrics(0, counts)
+    weights = {spec.name: spec.weight for spec in config.verifiers}
+    reporter.samples(0, [_sample_item(r, prompts, weights) for r in kept[:16]])
+    reporter.dataset(str(path), len(kept), config.output.format)
+    if not kept:
+        reporter.log("warning", "no sample passed the filters: the dataset is empty")
+    return counts
+
+
+def _filter(rows: list[dict], config: Any, tokenizer: Any, counts: dict, prefilled: bool) -> list:
+    filters = config.filters
+
+    def apply(name: str, keep: Any) -> None:
+        nonlocal rows
+        before = len(rows)
+        rows = [r for r in rows if keep(r)]
+        counts[f"dropped/{name}"] = before - len(rows)
+
+    if filters.keep_correct:
+        apply(
+            "keep_correct",
+            lambda r: all(
+                s is not None and s >= filters.min_score for s in r.get("scores", {}).values()
+            ),
+        )
+    if filters.drop_mixed_language:
+        lang = rewards.get(
+            "language_consistency", language=filters.language, think_prefilled=prefilled
+        )
+        scores = lang(prompts=None, completions=[r["completion"] for r in rows]) if rows else []
+        for row, score in zip(rows, scores, strict=True):
+            row["language_consistency"] = score
+        apply(
+            "mixed_language",
+            lambda r: (
+                r["language_consistency"] is None
+                or r["language_consistency"] >= filters.min_language_consistency
+            ),
+        )
+    if filters.max_length:
+        lengths = completion_token_lengths(tokenizer, [r["completion"] for r in rows])
+        for row, n in zip(rows, lengths, strict=True):
+            row["length"] = n
+        apply("max_length", lambda r: r["length"] <= filters.max_length)
+    if filters.max_repetition:
+        from pipeline.rewards.repetition import repeated_ngram_share
+
+        apply(
+            "max_repetition",
+            lambda r: repeated_ngram_share(r["completion"]) <= filters.max_repetition,
+        )
+    if filters.dedup != "none":
+        apply("dedup", _dedup_keeper(filters))
+    if filters.max_per_prompt:
+        per_prompt: dict[int, int] = {}
+
+        def under_cap(r: dict) -> bool:
+            per_prompt[r["index"]] = per_prompt.get(r["index"], 0) + 1
+            return per_prompt[r["index"]] <= filters.max_per_prompt
+
+        apply("max_per_prompt", under_cap)
+    return rows
+
+
+def _dedup_keeper(filters: Any) -> Any:
+    seen: dict[int, list] = {}
+
+    def keep(row: dict) -> bool:
+        previous = seen.setdefault(row["index"], [])
+        text = " ".join(row["completion"].split())
+        if filters.dedup == "exact":
+            if text in previous:
+                return False
+            previous.append(text)
+            return True
+        shingles = _shingles(text)
+        if any(_jaccard(shingles, other) >= filters.near_dup_threshold for other in previous):
+            return False
+        previous.append(shingles)
+        return True
+
+    return keep
+
+
+def _assistant_text(completion: str, prefilled: bool) -> str:
+    # The prompt opened <think>; the written example must hold the whole turn.
+    if prefilled and not completion.lstrip().startswith(THINK_OPEN):
+        return THINK_OPEN + completion
+    return completion
+
+
+def _write_dataset(rows: list[dict], config: Any, run_dir: Path, prefilled: bool) -> Path:
+    import datasets
+
+    out_dir = run_dir / "dataset"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = config.data
+    records = []
+    for row in rows:
+        problem = row["problem"]
+        assistant = _assistant_text(row["completion"], prefilled)
+        record: dict[str, Any] = {}
+        if config.output.format == "messages":
+            messages = []
+            if config.output.include_system_prompt and data.system_prompt:
+                messages.append({"role": "system", "content": data.system_prompt})
+            user = data.prompt_template.replace("{problem}", problem["problem"])
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": assistant})
+            record["messages"] = messages
+        else:
+            record["completion"] = assistant
+        record["problem"] = problem["problem"]
+        record["answer"] = str(problem.get("answer", ""))
+        record["source_model"] = config.model.path
+        record["source_run"] = str(run_dir)
+        record["prompt_index"] = row["index"]
+        record["sample_index"] = row["sample"]
+        record["scores"] = json.dumps(row.get("scores", {}))
+        record["think_first"] = parse_completion(assistant).think_first
+        records.append(record)
+    jsonl = out_dir / "data.jsonl"
+    with jsonl.open("w") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if records:
+        datasets.Dataset.from_list(records).to_parquet(str(out_dir / "data.parquet"))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"messages": pa.array([], pa.string())}), out_dir / "data.parquet")
+    return out_dir
+
+
+def _sample_item(row: dict, prompts: list[str], weights: dict[str, float]) -> dict:
+    scores = row.get("scores", {})
+    valid = [weights.get(name, 1.0) * s for name, s in scores.items() if s is not None]
+    return {
+        "prompt": prompts[row["index"]],
+        "completion": row["completion"],
+        "reference": row["problem"].get("answer"),
+        "rewards": scores,
+        "reward": sum(valid) if valid else None,
+        "advantage": None,
+    }

@@ -1,0 +1,253 @@
+"""The ``grpo`` stage: R1-Zero and reasoning RL with TRL's GRPOTrainer.
+
+Prompts come from the data section (rendered with the prompt template), rewards from the
+registry, weighted with TRL's ``reward_weights``. The reward calls are recorded, so every
+``log_samples_every`` steps a ``samples`` event shows what the model wrote, each reward's score,
+the total and the group-normalised advantage. With ``eval.benchmark`` set, greedy accuracy on
+that benchmark is reported as ``eval`` events during training.
+
+    python -m pipeline run grpo.yaml --run-dir runs/r1-zero [--resume]
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pipeline import rewards
+from pipeline.data import build_prompt, load_benchmark, load_problems
+from pipeline.reporting import Reporter, ReporterCallback, stop_requested
+from pipeline.stages.common import (
+    ANSWER_REWARDS,
+    StageCancelled,
+    StageError,
+    load_model,
+    resume_checkpoint,
+    save_final,
+    trainer_arguments,
+)
+from pipeline.stages.evaluate import evaluate_model, grader_for
+from pipeline.template import parse_completion
+
+
+class SampleRecorder:
+    """Wraps reward functions to keep the latest scored batch (prompt, completion, scores).
+
+    The advantage is recomputed the way TRL does (weighted sum of the rewards, minus the group
+    mean, divided by the group or batch std unless ``scale_rewards`` is ``none``). Groups are
+    consecutive runs of ``num_generations`` completions, as TRL's sampler lays them out; on
+    several processes each process sees its own slice, so the figures are per process.
+    """
+
+    def __init__(
+        self,
+        funcs: list[Any],
+        weights: list[float],
+        num_generations: int,
+        scale_rewards: str,
+        think_prefilled: bool = False,
+    ):
+        self.funcs = funcs
+        self.weights = weights
+        self.num_generations = num_generations
+        self.scale_rewards = scale_rewards
+        self.think_prefilled = think_prefilled
+        self.latest: list[dict] = []
+        self.latest_step = -1
+        self._scores: dict[str, list] = {}
+
+    def wrapped(self) -> list[Any]:
+        return [self._wrap(i, f) for i, f in enumerate(self.funcs)]
+
+    def _wrap(self, index: int, func: Any) -> Any:
+        def reward(prompts: list, completions: list, **kwargs: Any) -> list:
+            scores = func(prompts=prompts, completions=completions, **kwargs)
+            if index == 0:
+                self._scores = {}
+            self._scores[func.__name__] = list(scores)
+            if index == len(self.funcs) - 1:
+                self._finish(prompts, completions, kwargs)
+            return scores
+
+        reward.__name__ = func.__name__
+        return reward
+
+    def _finish(self, prompts: list, completions: list, kwargs: dict) -> None:
+        names = [f.__name__ for f in self.funcs]
+        totals = []
+        for i in range(len(completions)):
+            values = [self._scores[n][i] for n in names]
+            if all(v is None for v in values):
+                totals.append(math.nan)
+            else:
+                totals.append(
+                    sum(w * v for w, v in zip(self.weights, values, strict=True) if v is not None)
+                )
+        advantages = self._advantages(totals)
+        references = kwargs.get("answer") or [None] * len(completions)
+        state = kwargs.get("trainer_state")
+        self.latest_step = state.global_step + 1 if state is not None else self.latest_step + 1
+        self.latest = [
+            {
+                "prompt": _text(prompts[i]),
+                "completion": _text(completions[i]),
+                "reference": references[i] if i < len(references) else None,
+                "rewards": {n: self._scores[n][i] for n in names},
+                "reward": None if math.isnan(totals[i]) else totals[i],
+                "advantage": advantages[i],
+            }
+            for i in range(len(completions))
+        ]
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and completions:
+            parsed = [parse_completion(c, self.think_prefilled) for c in completions]
+            log_metric("think_first", sum(p.think_first for p in parsed) / len(parsed))
+
+    def _advantages(self, totals: list[float]) -> list[float]:
+        g = self.num_generations
+        out = [0.0] * len(totals)
+
+        def stats(values: list[float]) -> tuple[float, float]:
+            valid = [v for v in values if not math.isnan(v)]
+            if not valid:
+                return math.nan, 0.0
+            mean = sum(valid) / len(valid)
+            if len(valid) < 2:
+                return mean, 0.0
+            var = sum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
+            return mean, math.sqrt(var)
+
+        _, batch_std = stats(totals)
+        for start in range(0, len(totals), g):
+            group = totals[start : start + g]
+            mean, std = stats(group)
+            if self.scale_rewards == "batch":
+                std = batch_std
+            for j, value in enumerate(group):
+                if math.isnan(value) or math.isnan(mean):
+                    continue
+                adv = value - mean
+                if self.scale_rewards != "none":
+                    adv /= std + 1e-4
+                out[start + j] = adv
+        return out
+
+
+def _text(value: Any) -> str:
+    from pipeline.template import completion_text
+
+    return value if isinstance(value, str) else completion_text(value)
+
+
+def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokenizer: Any) -> list:
+    from transformers import TrainerCallback
+
+    class SamplesCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            every = config.log_samples_every
+            due = every and state.global_step % every == 0
+            if due and state.is_world_process_zero and recorder.latest:
+                reporter.samples(state.global_step, recorder.latest[: config.log_samples_count])
+            return control
+
+    callbacks = [ReporterCallback(reporter), SamplesCallback()]
+    if config.eval.benchmark:
+        ev = config.eval
+        bench = load_benchmark(
+            ev.benchmark, _path(ev.benchmark), ev.problem_column, ev.answer_column
+        )
+        problems = [dict(r) for r in bench.select(range(min(ev.limit, len(bench))))]
+        grader = grader_for(ev.benchmark)
+        max_new = ev.max_new_tokens or config.trainer.max_completion_length
+
+        def evaluate(model: Any, step: int) -> None:
+            metrics, items = evaluate_model(
+                model, tokenizer, problems, config.data, grader, max_new_tokens=max_new
+            )
+            reporter.eval(step, ev.benchmark, metrics, 1, items)
+            reporter.metrics(step, {f"eval/{k}": v for k, v in metrics.items()})
+
+        class EvalCallback(TrainerCallback):
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                due = ev.every_steps and state.global_step % ev.every_steps == 0
+                if due and state.is_world_process_zero:
+                    evaluate(model, state.global_step)
+                return control
+
+            def on_train_end(self, args, state, control, model=None, **kwargs):
+                if (
+                    state.is_world_process_zero
+                    and not stop_requested()
+                    and (not ev.every_steps or state.global_step % ev.every_steps)
+                ):
+                    evaluate(model, state.global_step)
+                return control
+
+        callbacks.append(EvalCallback())
+    return callbacks
+
+
+def _path(benchmark: str) -> str:
+    from pipeline.data import PRESET_FILES
+
+    return "" if benchmark in PRESET_FILES else benchmark
+
+
+def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
+    """Train with GRPO; returns the last logged metrics."""
+    from transformers import PrinterCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    run_dir = Path(reporter.run_dir)
+
+    # load model
+    model, tokenizer = load_model(config.model)
+
+    # load data: prompts rendered once, every other column passed on to the rewards
+    needs_answer = any(spec.name in ANSWER_REWARDS for spec in config.rewards)
+    problems = load_problems(config.data, require_answer=needs_answer)
+    if len(problems) == 0:
+        raise StageError(f"data.source: {config.data.source} has no rows")
+    dataset = problems.map(
+        lambda row: {"prompt": build_prompt(tokenizer, row["problem"], config.data)}
+    )
+
+    # build rewards
+    funcs = [rewards.get(spec.name, **spec.params) for spec in config.rewards]
+    weights = [spec.weight for spec in config.rewards]
+    recorder = SampleRecorder(
+        funcs,
+        weights,
+        config.trainer.num_generations,
+        config.trainer.scale_rewards,
+        config.data.prefill_think,
+    )
+
+    # train
+    args = GRPOConfig(
+        **trainer_arguments(config.trainer, config.output, config.seed, run_dir),
+        reward_weights=weights,
+    )
+    callbacks = _callbacks(config, reporter, recorder, tokenizer)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=recorder.wrapped(),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # the events carry the logs; keep stdout readable
+    trainer.train(resume_from_checkpoint=resume_checkpoint(run_dir, resume, reporter))
+    if callbacks[0].stopped:
+        raise StageCancelled(f"stopped at step {trainer.state.global_step}; checkpoint saved")
+
+    # save
+    if config.output.save_final:
+        save_final(trainer, tokenizer, run_dir, reporter)
+    logged = [h for h in trainer.state.log_history if "reward" in h]
+    last = logged[-1] if logged else {}
+    summary = {k: v for k, v in last.items() if k == "reward" or k.startswith("rewards/")}
+    summary = {k: v for k, v in summary.items() if not k.endswith("/std")}
+    return {**summary, "step": trainer.state.global_step}
