@@ -1,0 +1,203 @@
+"""Metric storage on SQLite and PostgreSQL: ingest rate and chart query time on 1M points.
+
+For each database, in a fresh interpreter on a fresh database (a temp SQLite file; a
+PostgreSQL database `r1studio_bench_metrics` created and dropped on `--pg-url`'s server):
+
+1. ingest: a GRPO-like run logging 25 series for 40,000 steps (1M points), as the supervisor
+   does it: JSONL lines parsed into events, batches of 1,000 events, one transaction each
+   through `metrics_ingest`. Printed: points/s from parsed events (the target: >= 200k/s) and
+   from the JSON lines (parsing included). Then one series of 1M steps (one value per event,
+   the worst case per point) is ingested the same way.
+2. chart query on that 1M-point series: `run_metrics_series(max_points=1000)` and the whole
+   `GET /runs/<id>/metrics.json?names=reward&max_points=1000` view (middleware, session,
+   JSON) through Django's test client; p50/p95 over `--repeat` runs (target p95 <= 100 ms).
+   Also the live stream's catch-up read (`after_step`: the last 100 points).
+
+    .venv/bin/python bench/metrics.py [--db sqlite|postgres|both] [--repeat 50]
+        [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "r1studio_bench_metrics"
+BATCH_EVENTS = 1000
+TRL_NAMES = [
+    "reward", "reward_std", "frac_reward_zero_std", "rewards/accuracy/mean",
+    "rewards/accuracy/std", "rewards/format/mean", "rewards/format/std", "rewards/tag_count/mean",
+    "completions/mean_length", "completions/min_length", "completions/max_length",
+    "completions/clipped_ratio", "completions/mean_terminated_length",
+    "completions/min_terminated_length", "completions/max_terminated_length", "kl", "entropy",
+    "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "loss",
+    "grad_norm", "learning_rate", "num_tokens", "epoch",
+]  # fmt: skip
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[94] * 1000
+
+
+def lines_for(names: list[str], steps: int) -> list[bytes]:
+    """JSONL lines of `metrics` events, as the pipeline's reporter writes them."""
+    import random
+
+    rng = random.Random(7)
+    out = []
+    for step in range(1, steps + 1):
+        values = {name: rng.random() for name in names}
+        out.append(
+            json.dumps(
+                {"type": "metrics", "time": 1.7e9 + step, "step": step, "values": values}
+            ).encode()
+        )
+    return out
+
+
+def ingest(run: object, lines: list[bytes]) -> tuple[float, float, int]:
+    """(seconds from events, seconds from lines, points): batches as the supervisor makes."""
+    from r1studio.metrics.services import metrics_ingest
+
+    parse = work = 0.0
+    points = 0
+    for start in range(0, len(lines), BATCH_EVENTS):
+        t0 = time.perf_counter()
+        events = [json.loads(line) for line in lines[start : start + BATCH_EVENTS]]
+        t1 = time.perf_counter()
+        metrics_ingest(run=run, events=events)
+        t2 = time.perf_counter()
+        parse += t1 - t0
+        work += t2 - t1
+        points += sum(len(e["values"]) for e in events)
+    return work, work + parse, points
+
+
+def child(label: str, repeat: int) -> None:
+    """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from r1studio.core.services import user_create
+    from r1studio.metrics.selectors import run_metrics_series
+    from r1studio.runs.models import Run
+
+    call_command("migrate", verbosity=0)
+    user = user_create(username="bench", role="researcher", password="bench-password-1").user
+    print(f"\n== {label}")
+
+    run = Run.objects.create(name="grpo-like", owner=user, kind="grpo", status="running")
+    lines = lines_for(TRL_NAMES, 40_000)
+    work, total, points = ingest(run, lines)
+    print(
+        f"ingest, {len(TRL_NAMES)} series x 40,000 steps ({points:,} points), "
+        f"batches of {BATCH_EVENTS} events:"
+    )
+    print(f"  {points / work:>12,.0f} points/s from parsed events   ({work:.2f} s)")
+    print(f"  {points / total:>12,.0f} points/s from JSONL lines      ({total:.2f} s)")
+
+    long_run = Run.objects.create(name="long", owner=user, kind="grpo", status="running")
+    work, total, points = ingest(long_run, lines_for(["reward"], 1_000_000))
+    print("ingest, 1 series x 1,000,000 steps (one value per event):")
+    print(f"  {points / work:>12,.0f} points/s from parsed events   ({work:.2f} s)")
+    print(f"  {points / total:>12,.0f} points/s from JSONL lines      ({total:.2f} s)")
+
+    def timed(func: object, n: int) -> list[float]:
+        func()  # warm caches and connections
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            func()
+            samples.append(time.perf_counter() - t0)
+        return samples
+
+    result = run_metrics_series(run=long_run, name="reward", max_points=1000)
+    assert result["total"] == 1_000_000, result["total"]
+    print(
+        f"chart query on the 1M-point series ({result['shown']} of {result['total']:,} "
+        f"points shown), {repeat} runs:"
+    )
+    for max_points in (1000, 4000):
+        p50, p95 = percentiles(
+            timed(
+                lambda mp=max_points: run_metrics_series(
+                    run=long_run, name="reward", max_points=mp
+                ),
+                repeat,
+            )
+        )
+        print(f"  selector, max_points={max_points:<5}  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    url = f"/runs/{long_run.pk}/metrics.json?names=reward&max_points=1000"
+    assert client.get(url).status_code == 200
+    p50, p95 = percentiles(timed(lambda: client.get(url), repeat))
+    print(f"  GET metrics.json (whole view)  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    p50, p95 = percentiles(
+        timed(lambda: run_metrics_series(run=long_run, name="reward", after_step=999_900), repeat)
+    )
+    print(f"  live catch-up (after_step)     p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+
+
+def run_child(label: str, database_url: str, repeat: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="r1studio-bench-data-") as data_dir:
+        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+        env["R1STUDIO_DATA_DIR"] = data_dir
+        argv = [sys.executable, __file__, "--child", label, "--repeat", str(repeat)]
+        return subprocess.run(argv, env=env, cwd=ROOT).returncode
+
+
+def with_postgres(pg_url: str, name: str, body: object) -> int:
+    """Create database `name` on the server of `pg_url`, run `body(url)`, drop it."""
+    import psycopg
+
+    parts = urlsplit(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return body(urlunsplit(parts._replace(path=f"/{name}")))
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.repeat)
+        return 0
+    status = 0
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="r1studio-bench-") as tmp:
+            status |= run_child("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.repeat)
+    if args.db in ("postgres", "both"):
+        status |= with_postgres(
+            args.pg_url, BENCH_DB, lambda url: run_child("PostgreSQL", url, args.repeat)
+        )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Trace storage on SQLite and PostgreSQL: a filtered traces page over 1M samples.
+
+For each database, in a fresh interpreter on a fresh database (a temp SQLite file; a
+PostgreSQL database `r1studio_bench_traces` created and dropped on `--pg-url`'s server):
+
+1. ingest: a GRPO run reporting 16 samples a step for 62,500 steps (1M traces), through
+   `traces_ingest` in batches of 64 `samples` events (the supervisor's batches), plus a second
+   small run; printed as traces/s (no target: the pipeline reports a few dozen a step).
+2. the trace browser's query, `traces_page(...)`, with the filters people combine (run, step
+   range, reward, correct/incorrect, a cursor deep in the run, all runs) and the whole
+   `GET /traces/?...` view through Django's test client; p50/p95 over `--repeat` runs
+   (target p95 <= 150 ms). The text search is timed too, for a frequent and a rare word:
+   it scans the run's completions, so it is the one filter that grows with the data.
+
+    .venv/bin/python bench/traces.py [--db sqlite|postgres|both] [--traces 1000000]
+        [--repeat 30] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "r1studio_bench_traces"
+PER_STEP = 16
+BATCH_EVENTS = 64
+WORDS = [
+    "so",
+    "the",
+    "sum",
+    "is",
+    "then",
+    "we",
+    "add",
+    "carry",
+    "the",
+    "digits",
+    "check",
+    "again",
+    "result",
+    "equals",
+]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[94] * 1000
+
+
+def samples_event(rng: random.Random, step: int) -> dict:
+    """A `samples` event of PER_STEP completions: 4 prompts x 4 generations."""
+    items = []
+    for _ in range(PER_STEP // 4):
+        a, b = rng.randrange(100), rng.randrange(100)
+        prompt = f"Solve the problem and put the answer in <answer> tags. What is {a} + {b}?"
+        for _ in range(4):
+            correct = rng.random() < min(0.9, 0.2 + step / 80_000)
+            answer = a + b if correct else a + b + rng.randrange(1, 9)
+            thought = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(20, 60)))
+            if rng.random() < 0.1:
+                thought += " wait, let me re-check"
+            fmt = 1.0 if rng.random() < 0.8 else 0.0
+            items.append({
+                "prompt": prompt,
+                "completion": f"<think>{a} + {b}: {thought}</think> <answer>{answer}</answer>",
+                "reference": str(a + b),
+                "rewards": {"accuracy": float(correct), "format": fmt},
+                "reward": float(correct) + fmt,
+                "advantage": rng.uniform(-1.5, 1.5),
+            })  # fmt: skip
+    return {"type": "samples", "time": 1.7e9 + step, "step": step, "items": items}
+
+
+def ingest(run: object, steps: int, seed: int) -> tuple[int, float]:
+    from r1studio.traces.services import traces_ingest
+
+    rng = random.Random(seed)
+    stored, spent = 0, 0.0
+    for start in range(1, steps + 1, BATCH_EVENTS):
+        events = [samples_event(rng, s) for s in range(start, min(start + BATCH_EVENTS, steps + 1))]
+        t0 = time.perf_counter()
+        stored += traces_ingest(run=run, events=events)
+        spent += time.perf_counter() - t0
+    return stored, spent
+
+
+def child(label: str, traces: int, repeat: int) -> None:
+    """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from r1studio.core.services import user_create
+    from r1studio.runs.models import Run
+    from r1studio.traces.selectors import traces_page
+
+    call_command("migrate", verbosity=0)
+    user = user_create(username="bench", role="researcher", password="bench-password-1").user
+    print(f"\n== {label}")
+    big = Run.objects.create(name="r1-zero", owner=user, kind="grpo", status="running")
+    small = Run.objects.create(name="small", owner=user, kind="grpo", status="finished")
+    steps = traces // PER_STEP
+    stored, spent = ingest(big, steps, seed=1)
+    ingest(small, 64, seed=2)
+    print(f"ingest: {stored:,} traces in {spent:.1f} s = {stored / spent:,.0f} traces/s")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+    mid = steps // 2
+    deep_cursor = None
+    for _ in range(5):  # five pages into a filtered listing
+        _, deep_cursor = traces_page(user=user, run=big, correct=False, after=deep_cursor)
+    cases = {
+        "run, incorrect": dict(run=big, correct=False),
+        "run, steps 40%-60%, reward >= 1": dict(
+            run=big, step_min=int(steps * 0.4), step_max=int(steps * 0.6), reward_min=1.0
+        ),
+        "run, early steps, correct": dict(run=big, step_max=steps // 10, correct=True),
+        "run, incorrect, 6th page (cursor)": dict(run=big, correct=False, after=deep_cursor),
+        "all runs, reward <= 0.5": dict(reward_max=0.5),
+        "run, steps around the middle": dict(run=big, step_min=mid - 10, step_max=mid + 10),
+    }
+
+    def timed(func: object, n: int) -> list[float]:
+        func()
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            func()
+            samples.append(time.perf_counter() - t0)
+        return samples
+
+    print(f"filtered traces page (50 rows) over {stored:,} traces, {repeat} runs:")
+    for name, filters in cases.items():
+        rows, _ = traces_page(user=user, **filters)
+        assert rows, name
+        p50, p95 = percentiles(timed(lambda f=filters: traces_page(user=user, **f), repeat))
+        print(f"  {name:<36} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    url = (
+        f"/traces/?run={big.pk}&step_min={int(steps * 0.4)}&step_max={int(steps * 0.6)}"
+        "&correct=no&reward_min=0.5"
+    )
+    assert client.get(url).status_code == 200
+    p50, p95 = percentiles(timed(lambda: client.get(url), repeat))
+    print(f"  {'GET /traces/?run&steps&correct&reward':<36} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    print("text search (scans completions; not part of the target):")
+    for word in ("re-check", "zebra"):
+        n = max(3, repeat // 10)
+        p50, p95 = percentiles(timed(lambda w=word: traces_page(user=user, run=big, q=w), n))
+        print(f"  run, q={word!r:<29} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+
+
+def run_child(label: str, database_url: str, traces: int, repeat: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="r1studio-bench-data-") as data_dir:
+        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+        env["R1STUDIO_DATA_DIR"] = data_dir
+        argv = [sys.executable, __file__, "--child", label, "--traces", str(traces),
+                "--repeat", str(repeat)]  # fmt: skip
+        return subprocess.run(argv, env=env, cwd=ROOT).returncode
+
+
+def with_postgres(pg_url: str, name: str, body: object) -> int:
+    """Create database `name` on the server of `pg_url`, run `body(url)`, drop it."""
+    import psycopg
+
+    parts = urlsplit(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return body(urlunsplit(parts._replace(path=f"/{name}")))
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--traces", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.traces, args.repeat)
+        return 0
+    status = 0
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="r1studio-bench-") as tmp:
+            status |= run_child(
+                "SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.traces, args.repeat
+            )
+    if args.db in ("postgres", "both"):
+        status |= with_postgres(
+            args.pg_url,
+            BENCH_DB,
+            lambda url: run_child("PostgreSQL", url, args.traces, args.repeat),
+        )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks, evaluation results and the leaderboard."""

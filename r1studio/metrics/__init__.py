@@ -1,0 +1,1 @@
+"""Metric points reported by runs, downsampled series and live streams."""

@@ -1,0 +1,146 @@
+"""Alerts: the failure signatures people hit with GRPO, read off a run's latest points.
+
+Each rule looks at the last few points of one series (the tail and, when needed, the last
+chunk: a couple of small reads) so the run list can show alerts for many runs.
+
+- `no_signal`: `frac_reward_zero_std` near 1 for many steps: every completion of a group earns
+  the same reward, the advantages are zero and GRPO learns nothing.
+- `truncated`: `completions/clipped_ratio` near 1: completions hit `max_completion_length`.
+- `reward_constant`: a reward component (`rewards/<fn>/mean`) has not moved for many steps.
+- `nan`: loss or reward is NaN (or null, which is how the pipeline writes a NaN).
+- `stalled`: a running run has reported no event for too long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from r1studio.metrics import storage
+from r1studio.metrics.models import MetricChunk, MetricSeries
+
+ZERO_STD_STEPS = 20
+ZERO_STD_LEVEL = 0.95
+CLIPPED_STEPS = 10
+CLIPPED_LEVEL = 0.9
+CONSTANT_STEPS = 50
+NAN_STEPS = 20
+DEFAULT_STALL_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: `code` (stable, for tests and CSS), `level` (error|warning), `message`."""
+
+    code: str
+    level: str
+    message: str
+
+
+def _recent(series: MetricSeries, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last `k` points of a series (the tail, topped up from the last chunk)."""
+    steps, values = storage.unpack(series.tail)
+    if steps.size < k and series.chunk_count:
+        blob = (
+            MetricChunk.objects.filter(series=series, seq=series.chunk_count - 1)
+            .values_list("data", flat=True)
+            .first()
+        )
+        chunk_steps, chunk_values = storage.unpack(blob)
+        steps = np.concatenate((chunk_steps, steps))
+        values = np.concatenate((chunk_values, values))
+    return steps[-k:], values[-k:]
+
+
+def _stall_seconds() -> int:
+    return int(getattr(settings, "R1STUDIO_STALL_SECONDS", DEFAULT_STALL_SECONDS))
+
+
+def _stalled(run: Any) -> Alert | None:
+    if run.status != "running":
+        return None
+    since = run.last_event_at or run.started_at
+    if since is None:
+        return None
+    idle = timezone.now() - since
+    if idle < timedelta(seconds=_stall_seconds()):
+        return None
+    minutes = int(idle.total_seconds() // 60)
+    return Alert(
+        "stalled",
+        "warning",
+        f"No events for {minutes} min while running: the process may be hung (a deadlocked "
+        "generation, a full disk) or still loading a large model. Check the logs.",
+    )
+
+
+def run_alerts(*, run: Any) -> list[Alert]:
+    """The alerts that hold for `run` now, errors first."""
+    alerts: list[Alert] = []
+    wanted = ["frac_reward_zero_std", "completions/clipped_ratio", "loss", "reward"]
+    components = Q(name__startswith="rewards/", name__endswith="/mean")
+    rows = MetricSeries.objects.filter(Q(name__in=wanted) | components, run=run)
+    series = {s.name: s for s in rows}
+    for name in ("loss", "reward"):
+        if name in series:
+            steps, values = _recent(series[name], NAN_STEPS)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                alerts.append(
+                    Alert(
+                        "nan",
+                        "error",
+                        f"{name} is NaN at step {int(steps[bad[0]])}: training diverged or a "
+                        "reward returned no score for a whole batch. Lower the learning rate, "
+                        "check the reward functions, resume from an earlier checkpoint.",
+                    )
+                )
+    if "frac_reward_zero_std" in series:
+        _, values = _recent(series["frac_reward_zero_std"], ZERO_STD_STEPS)
+        if values.size >= ZERO_STD_STEPS and np.nanmin(values) >= ZERO_STD_LEVEL:
+            alerts.append(
+                Alert(
+                    "no_signal",
+                    "warning",
+                    f"frac_reward_zero_std has been ≥ {ZERO_STD_LEVEL} for {ZERO_STD_STEPS} "
+                    "steps: nearly every group gets identical rewards, so advantages are zero "
+                    "and nothing is learnt. Tasks may be too hard or too easy, or the reward "
+                    "cannot parse the answers; raise num_generations or the temperature.",
+                )
+            )
+    if "completions/clipped_ratio" in series:
+        _, values = _recent(series["completions/clipped_ratio"], CLIPPED_STEPS)
+        if values.size >= CLIPPED_STEPS and np.nanmean(values) >= CLIPPED_LEVEL:
+            alerts.append(
+                Alert(
+                    "truncated",
+                    "warning",
+                    f"Over {int(CLIPPED_LEVEL * 100)}% of completions hit the length limit in "
+                    f"the last {CLIPPED_STEPS} steps: answers are cut off before </answer>. "
+                    "Raise max_completion_length or add a length penalty.",
+                )
+            )
+    for name in sorted(n for n in series if n.startswith("rewards/")):
+        _, values = _recent(series[name], CONSTANT_STEPS)
+        finite = values[np.isfinite(values)]
+        if values.size >= CONSTANT_STEPS and finite.size and np.ptp(finite) < 1e-9:
+            alerts.append(
+                Alert(
+                    "reward_constant",
+                    "warning",
+                    f"{name} has stayed at {float(finite[-1]):.4g} for {CONSTANT_STEPS} steps: "
+                    "this reward gives no signal (always 0: the format never matches or the "
+                    "reference cannot be parsed; always 1: it is saturated).",
+                )
+            )
+    stalled = _stalled(run)
+    if stalled is not None:
+        alerts.append(stalled)
+    alerts.sort(key=lambda a: a.level != "error")
+    return alerts

@@ -1,0 +1,1 @@
+"""Sampled completions with their rewards: browse, inspect and compare."""
