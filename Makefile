@@ -36,6 +36,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/rewards.py
 	$(BIN)/python bench/recipe.py
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/traces.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -70,13 +70,18 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
-def _numeric(values: dict[str, Any]) -> dict[str, float]:
-    out = {}
+def _numeric(values: dict[str, Any]) -> dict[str, float | None]:
+    """The numeric values of a log dict; NaN/inf stay as None so a diverged loss is visible."""
+    out: dict[str, float | None] = {}
     for key, value in values.items():
-        value = _clean(value)
+        if hasattr(value, "item") and callable(value.item):
+            try:
+                value = value.item()
+            except (ValueError, RuntimeError):
+                continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        out[key] = float(value)
+        out[key] = float(value) if math.isfinite(value) else None
     return out
 
 

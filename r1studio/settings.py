@@ -124,6 +124,11 @@ R1STUDIO_WORKER_OFFLINE_AFTER = 60
 R1STUDIO_RUN_HEARTBEAT_SECONDS = env_int("R1STUDIO_RUN_HEARTBEAT_SECONDS", 5, minimum=1)
 R1STUDIO_LOST_AFTER_SECONDS = env_int("R1STUDIO_LOST_AFTER_SECONDS", 60, minimum=1)
 R1STUDIO_CANCEL_GRACE_SECONDS = env_int("R1STUDIO_CANCEL_GRACE_SECONDS", 30, minimum=1)
+# Training stages (grpo, sft) on a worker with several GPUs run under `accelerate launch` with
+# this many processes; 1 runs the stage as a plain process.
+R1STUDIO_TRAIN_PROCESSES = env_int("R1STUDIO_TRAIN_PROCESSES", 1, minimum=1)
+# A running run with no event for this long gets the "stalled" alert.
+R1STUDIO_STALL_SECONDS = env_int("R1STUDIO_STALL_SECONDS", 900, minimum=1)
 
 # --- auth -----------------------------------------------------------------------------------
 LOGIN_URL = "login"

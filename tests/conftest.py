@@ -141,3 +141,20 @@ def researcher_client(client: Any, researcher: Any) -> Any:
 def annotator_client(client: Any, annotator: Any) -> Any:
     client.force_login(annotator)
     return client
+
+
+@pytest.fixture(scope="session")
+def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test-size toy assets (`python -m pipeline toy DIR --size test`), built once a session.
+
+    Every suite (pipeline, runs, browser) shares this one build (~20 s); tests that change a
+    config write their own copy. `R1STUDIO_TEST_TOY_DIR` points at a prebuilt folder instead.
+    """
+    override = os.environ.get("R1STUDIO_TEST_TOY_DIR")
+    if override:
+        return Path(override)
+    from pipeline.toy import build_toy
+
+    root = tmp_path_factory.mktemp("toy")
+    build_toy(root, size="test", log=lambda message: None)
+    return root

@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.5
 EXIT_CANCELLED = (130, 143)
 EXIT_INVALID = 2
-REPEATS_STEPS_ON_RESUME = ("grpo", "sft")
+TRAINING_KINDS = ("grpo", "sft")
+REPEATS_STEPS_ON_RESUME = TRAINING_KINDS
 PROJECT_ROOT = Path(settings.BASE_DIR)
 
 
@@ -124,13 +125,23 @@ def claim(run_id: int, hostname: str) -> tuple[Run, bool] | None:
     return run, resume
 
 
+def pipeline_command(kind: str, config_path: Path, run_dir: Path) -> list[str]:
+    """`python -m pipeline run ...`, under `accelerate launch` for multi-GPU training stages."""
+    stage = ["-m", "pipeline", "run", str(config_path), "--run-dir", str(run_dir)]
+    processes = int(settings.R1STUDIO_TRAIN_PROCESSES)
+    if kind in TRAINING_KINDS and processes > 1:
+        launch = ["-m", "accelerate.commands.launch", "--num_processes", str(processes)]
+        return [sys.executable, *launch, *stage]
+    return [sys.executable, *stage]
+
+
 def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
     """Write config.json and start the pipeline process in its own process group."""
     run_dir = Path(run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     config_path.write_text(json.dumps(run.config, indent=2))
-    command = [sys.executable, "-m", "pipeline", "run", str(config_path), "--run-dir", str(run_dir)]
+    command = pipeline_command(run.kind, config_path, run_dir)
     if resume:
         command.append("--resume")
     env = os.environ.copy()

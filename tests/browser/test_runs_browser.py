@@ -17,7 +17,7 @@ from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.supervisor import process_group_alive
 from tests.conftest import TEST_PASSWORD, wait_for
 from tests.studio.metrics.conftest import asgi_server  # noqa: F401 - fixture
-from tests.studio.runs.conftest import toy_config, toy_dir  # noqa: F401 - fixtures
+from tests.studio.runs.conftest import toy_config  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -25,16 +25,6 @@ import pipeline  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test-size toy assets (``python -m pipeline toy DIR --size test``), built once."""
-    from pipeline.toy import build_toy
-
-    root = tmp_path_factory.mktemp("toy")
-    build_toy(root, size="test", log=lambda message: None)
-    return root
-
-
 def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 

@@ -51,7 +51,8 @@ def test_it_keeps_metrics_json_safe(reporter: JsonlReporter) -> None:
     reporter.metrics(1, {"loss": torch.tensor(0.5), "kl": math.nan, "note": "text", "ok": 2})
     reporter.samples(1, [{"reward": math.inf, "advantage": torch.tensor(-1.0)}])
     metrics, samples = lines(reporter)
-    assert metrics["values"] == {"loss": 0.5, "ok": 2.0}
+    # a NaN is kept as null: the studio's NaN alert must see a diverged value, not a gap
+    assert metrics["values"] == {"loss": 0.5, "kl": None, "ok": 2.0}
     assert samples["items"] == [{"reward": None, "advantage": -1.0}]
 
 

@@ -1,21 +1,11 @@
 """Fixtures for the runs tests: toy assets built once, small stage configs, fast timings.
 
-The toy models and data (`python -m pipeline toy DIR --size test`) take a minute or two to
-build, so they are built once and cached in the temp dir under a key derived from the toy
-builder's source (a changed `pipeline/toy.py` builds afresh); a file lock keeps two test
-sessions from building the same cache at once.
+The toy models and data come from the session-wide `toy_dir` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import copy
-import fcntl
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,38 +14,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _toy_key() -> str:
-    return hashlib.sha256((ROOT / "pipeline" / "toy.py").read_bytes()).hexdigest()[:12]
-
-
-@pytest.fixture(scope="session")
-def toy_dir() -> Path:
-    """The test-size toy assets (models, data, configs, recipe), built once and cached."""
-    override = os.environ.get("R1STUDIO_TEST_TOY_DIR")
-    if override:
-        return Path(override)
-    target = Path(tempfile.gettempdir()) / f"r1studio-toy-test-{_toy_key()}"
-    with open(f"{target}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "configs" / "grpo.yaml").is_file():
-            building = target.with_name(target.name + ".building")
-            shutil.rmtree(building, ignore_errors=True)
-            subprocess.run(
-                [sys.executable, "-m", "pipeline", "toy", str(building), "--size", "test"],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            shutil.rmtree(target, ignore_errors=True)
-            building.rename(target)
-            # configs name absolute paths: point them at the final folder
-            for config in list((target / "configs").glob("*.yaml")) + list(
-                (target / "recipe").glob("*.yaml")
-            ):
-                config.write_text(config.read_text().replace(str(building), str(target)))
-    return target
 
 
 # Small enough to finish in seconds on a shared CPU, big enough to log, sample and checkpoint.

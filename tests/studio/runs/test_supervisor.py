@@ -147,3 +147,17 @@ def test_it_offers_a_generated_dataset_in_the_pickers(
     dataset = Path(run.run_dir) / "dataset"
     assert dataset.is_dir()
     assert str(dataset) in [c.path for c in dataset_choices(user=researcher)]
+
+
+def test_it_runs_training_stages_under_accelerate_on_multi_gpu_workers(settings) -> None:
+    from r1studio.runs.supervisor import pipeline_command
+
+    config, run_dir = Path("/runs/7/config.json"), Path("/runs/7")
+    settings.R1STUDIO_TRAIN_PROCESSES = 1
+    assert pipeline_command("grpo", config, run_dir)[1:4] == ["-m", "pipeline", "run"]
+    settings.R1STUDIO_TRAIN_PROCESSES = 4
+    command = pipeline_command("sft", config, run_dir)
+    assert command[1:5] == ["-m", "accelerate.commands.launch", "--num_processes", "4"]
+    assert command[5:] == ["-m", "pipeline", "run", str(config), "--run-dir", str(run_dir)]
+    # light stages stay one process: generation batches on one GPU (or vLLM) instead
+    assert "accelerate.commands.launch" not in pipeline_command("evaluate", config, run_dir)
