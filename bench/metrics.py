@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from _db import PG_URL, django_setup, percentiles, run_on_databases, timed
+
 BENCH_DB = "r1studio_bench_metrics"
 BATCH_EVENTS = 1000
 TRL_NAMES = [
@@ -42,12 +37,6 @@ TRL_NAMES = [
     "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "loss",
     "grad_norm", "learning_rate", "num_tokens", "epoch",
 ]  # fmt: skip
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds."""
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49] * 1000, cuts[94] * 1000
 
 
 def lines_for(names: list[str], steps: int) -> list[bytes]:
@@ -86,20 +75,12 @@ def ingest(run: object, lines: list[bytes]) -> tuple[float, float, int]:
 
 def child(label: str, repeat: int) -> None:
     """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    user = django_setup()
     from django.test import Client
 
-    from r1studio.core.services import user_create
     from r1studio.metrics.selectors import run_metrics_series
     from r1studio.runs.models import Run
 
-    call_command("migrate", verbosity=0)
-    user = user_create(username="bench", role="researcher", password="bench-password-1").user
     print(f"\n== {label}")
 
     run = Run.objects.create(name="grpo-like", owner=user, kind="grpo", status="running")
@@ -117,15 +98,6 @@ def child(label: str, repeat: int) -> None:
     print("ingest, 1 series x 1,000,000 steps (one value per event):")
     print(f"  {points / work:>12,.0f} points/s from parsed events   ({work:.2f} s)")
     print(f"  {points / total:>12,.0f} points/s from JSONL lines      ({total:.2f} s)")
-
-    def timed(func: object, n: int) -> list[float]:
-        func()  # warm caches and connections
-        samples = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            func()
-            samples.append(time.perf_counter() - t0)
-        return samples
 
     result = run_metrics_series(run=long_run, name="reward", max_points=1000)
     assert result["total"] == 1_000_000, result["total"]
@@ -155,48 +127,18 @@ def child(label: str, repeat: int) -> None:
     print(f"  live catch-up (after_step)     p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
 
 
-def run_child(label: str, database_url: str, repeat: int) -> int:
-    with tempfile.TemporaryDirectory(prefix="r1studio-bench-data-") as data_dir:
-        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
-        env["R1STUDIO_DATA_DIR"] = data_dir
-        argv = [sys.executable, __file__, "--child", label, "--repeat", str(repeat)]
-        return subprocess.run(argv, env=env, cwd=ROOT).returncode
-
-
-def with_postgres(pg_url: str, name: str, body: object) -> int:
-    """Create database `name` on the server of `pg_url`, run `body(url)`, drop it."""
-    import psycopg
-
-    parts = urlsplit(pg_url)
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        return body(urlunsplit(parts._replace(path=f"/{name}")))
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=50)
-    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.repeat)
         return 0
-    status = 0
-    if args.db in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="r1studio-bench-") as tmp:
-            status |= run_child("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.repeat)
-    if args.db in ("postgres", "both"):
-        status |= with_postgres(
-            args.pg_url, BENCH_DB, lambda url: run_child("PostgreSQL", url, args.repeat)
-        )
-    return status
+    child_args = ["--repeat", str(args.repeat)]
+    return run_on_databases(__file__, args.db, args.pg_url, BENCH_DB, child_args)
 
 
 if __name__ == "__main__":

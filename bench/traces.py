@@ -19,17 +19,12 @@ PostgreSQL database `r1studio_bench_traces` created and dropped on `--pg-url`'s 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from _db import PG_URL, django_setup, percentiles, run_on_databases, timed
+
 BENCH_DB = "r1studio_bench_traces"
 PER_STEP = 16
 BATCH_EVENTS = 64
@@ -49,12 +44,6 @@ WORDS = [
     "result",
     "equals",
 ]
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds."""
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49] * 1000, cuts[94] * 1000
 
 
 def samples_event(rng: random.Random, step: int) -> dict:
@@ -96,21 +85,13 @@ def ingest(run: object, steps: int, seed: int) -> tuple[int, float]:
 
 def child(label: str, traces: int, repeat: int) -> None:
     """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    user = django_setup()
     from django.db import connection
     from django.test import Client
 
-    from r1studio.core.services import user_create
     from r1studio.runs.models import Run
     from r1studio.traces.selectors import traces_page
 
-    call_command("migrate", verbosity=0)
-    user = user_create(username="bench", role="researcher", password="bench-password-1").user
     print(f"\n== {label}")
     big = Run.objects.create(name="r1-zero", owner=user, kind="grpo", status="running")
     small = Run.objects.create(name="small", owner=user, kind="grpo", status="finished")
@@ -137,15 +118,6 @@ def child(label: str, traces: int, repeat: int) -> None:
         "run, steps around the middle": dict(run=big, step_min=mid - 10, step_max=mid + 10),
     }
 
-    def timed(func: object, n: int) -> list[float]:
-        func()
-        samples = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            func()
-            samples.append(time.perf_counter() - t0)
-        return samples
-
     print(f"filtered traces page (50 rows) over {stored:,} traces, {repeat} runs:")
     for name, filters in cases.items():
         rows, _ = traces_page(user=user, **filters)
@@ -168,54 +140,19 @@ def child(label: str, traces: int, repeat: int) -> None:
         print(f"  run, q={word!r:<29} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
 
 
-def run_child(label: str, database_url: str, traces: int, repeat: int) -> int:
-    with tempfile.TemporaryDirectory(prefix="r1studio-bench-data-") as data_dir:
-        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
-        env["R1STUDIO_DATA_DIR"] = data_dir
-        argv = [sys.executable, __file__, "--child", label, "--traces", str(traces),
-                "--repeat", str(repeat)]  # fmt: skip
-        return subprocess.run(argv, env=env, cwd=ROOT).returncode
-
-
-def with_postgres(pg_url: str, name: str, body: object) -> int:
-    """Create database `name` on the server of `pg_url`, run `body(url)`, drop it."""
-    import psycopg
-
-    parts = urlsplit(pg_url)
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        return body(urlunsplit(parts._replace(path=f"/{name}")))
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--traces", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.traces, args.repeat)
         return 0
-    status = 0
-    if args.db in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="r1studio-bench-") as tmp:
-            status |= run_child(
-                "SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.traces, args.repeat
-            )
-    if args.db in ("postgres", "both"):
-        status |= with_postgres(
-            args.pg_url,
-            BENCH_DB,
-            lambda url: run_child("PostgreSQL", url, args.traces, args.repeat),
-        )
-    return status
+    child_args = ["--traces", str(args.traces), "--repeat", str(args.repeat)]
+    return run_on_databases(__file__, args.db, args.pg_url, BENCH_DB, child_args)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@
 ``use_vllm`` without vLLM installed, reference answers longer than the completion budget, a chat
 template that already prefills ``<think>``. Both report ``[{"loc": "dotted.path", "msg": ...}]``.
 
-Trainer sections use TRL's field names and defaults (``GRPOConfig``/``SFTConfig``), except
-``bf16`` and ``gradient_checkpointing``, which default to ``None`` = decided at build time: on
-with CUDA, off on CPU (TRL turns both on everywhere, 25-45% slower on CPU).
+The sections the stages are made of live in ``pipeline.config_sections``; every name there
+is importable from here too.
 """
 
 from __future__ import annotations
@@ -19,9 +18,27 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
-ADVANCED = {"advanced": True}
+from pipeline.config_sections import (  # noqa: F401 (re-exported)
+    ADVANCED,
+    BenchmarkSpec,
+    DataSection,
+    DatasetOutputSection,
+    EvalSamplingSection,
+    FilterSection,
+    GRPOTrainerSection,
+    ModelSection,
+    OutputSection,
+    PeriodicEval,
+    PromptSection,
+    RewardSpec,
+    SamplingSection,
+    SFTTrainerSection,
+    _f,
+    _Section,
+)
+
 RUNS_VAR = "${runs}"
 BENCHMARK_PRESETS = ("math500", "aime24", "amc23", "gsm8k", "humaneval")
 
@@ -32,284 +49,6 @@ class ConfigError(ValueError):
     def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
         super().__init__("; ".join(f"{e['loc']}: {e['msg']}" for e in errors))
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _f(default: Any, description: str, advanced: bool = False, **kwargs: Any) -> Any:
-    extra = ADVANCED if advanced else None
-    if isinstance(default, list | dict):
-        return Field(
-            default_factory=lambda d=default: json.loads(json.dumps(d)),
-            description=description,
-            json_schema_extra=extra,
-            **kwargs,
-        )
-    return Field(default, description=description, json_schema_extra=extra, **kwargs)
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared sections
-
-
-class ModelSection(_Section):
-    """The model a stage starts from."""
-
-    path: str = _f("", "Local model folder or Hugging Face hub id (e.g. Qwen/Qwen2.5-Math-1.5B).")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
-        "auto", "Weights dtype. auto: bfloat16 on a GPU that supports it, float32 on CPU."
-    )
-    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = _f(
-        "auto", "Attention kernel; auto lets transformers pick (sdpa where available).", True
-    )
-    trust_remote_code: bool = _f(
-        False, "Allow model code shipped with a hub model to run (only for models you trust).", True
-    )
-
-
-class PromptSection(_Section):
-    """How a problem becomes the prompt the model sees."""
-
-    system_prompt: str = _f(
-        "", "System message put before each problem (empty: none). The R1 template is a good start."
-    )
-    prompt_template: str = _f(
-        "{problem}", "The user message; {problem} is replaced by the problem text."
-    )
-    use_chat_template: bool = _f(
-        True,
-        "Wrap the prompt in the tokenizer's chat template. Off: the prompt is the system prompt "
-        "and the template text alone (base models without a chat template).",
-    )
-    prefill_think: bool = _f(
-        False,
-        "End the prompt with <think> so the model starts inside its reasoning. A format reward "
-        "must then be told think_prefilled: true.",
-    )
-
-
-class DataSection(PromptSection):
-    """Where the problems (and for SFT the target completions) come from."""
-
-    source: str = _f(
-        "",
-        "JSONL or Parquet file, save_to_disk folder, a generate stage's dataset folder, a "
-        "benchmark preset (math500, aime24, amc23, gsm8k, humaneval) or a hub dataset id.",
-    )
-    split: str = _f("train", "Split to use for hub datasets and save_to_disk dataset dicts.", True)
-    problem_column: str = _f("problem", "Column holding the problem text.")
-    answer_column: str = _f("answer", "Column holding the reference answer (rewards read it).")
-    messages_column: str = _f(
-        "messages", "SFT: column of chat messages; the last assistant turn is the target.", True
-    )
-    completion_column: str = _f(
-        "completion", "SFT without messages: column holding the target completion.", True
-    )
-    limit: int = _f(0, "Use only the first N rows (0: all).", True, ge=0)
-
-
-class RewardSpec(_Section):
-    """One reward function from the registry, with its weight and params."""
-
-    name: str = _f("accuracy", "Reward name (python -m pipeline rewards lists them).")
-    weight: float = _f(1.0, "Weight of this reward in the total (TRL reward_weights).")
-    params: dict[str, Any] = _f({}, "Keyword params of the reward (see its help).")
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from pipeline import rewards
-
-        if name not in rewards.names():
-            raise ValueError(f"unknown reward {name!r}; known: {', '.join(rewards.names())}")
-        return name
-
-
-class OutputSection(_Section):
-    """Checkpoints and the final model under the run directory."""
-
-    save_steps: float = _f(
-        500, "Save a checkpoint every N steps (a float < 1 is a fraction of the run).", gt=0
-    )
-    save_total_limit: int | None = _f(2, "Keep at most N checkpoints (empty: keep all).", ge=1)
-    save_final: bool = _f(True, "Write the final model and tokenizer to <run_dir>/final.")
-
-
-class _TrainerCommon(_Section):
-    learning_rate: float = _f(1e-6, "Initial learning rate for AdamW.", gt=0)
-    lr_scheduler_type: Literal[
-        "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"
-    ] = _f("linear", "Learning-rate schedule.")
-    warmup_steps: float = _f(
-        0, "Linear warmup: a number of steps, or a fraction of the run when < 1.", ge=0
-    )
-    weight_decay: float = _f(0.0, "AdamW weight decay.", True, ge=0)
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm.", True, gt=0)
-    per_device_train_batch_size: int = _f(8, "Batch size per device.", ge=1)
-    gradient_accumulation_steps: int = _f(1, "Micro-batches accumulated per optimizer step.", ge=1)
-    num_train_epochs: float = _f(3.0, "Epochs over the data (ignored when max_steps > 0).", gt=0)
-    max_steps: int = _f(-1, "Total optimizer steps; overrides num_train_epochs when > 0.")
-    logging_steps: float = _f(10, "Log metrics every N steps.", gt=0)
-    bf16: bool | None = _f(
-        None,
-        "bfloat16 mixed precision. Empty: on with a CUDA GPU, off on CPU (slower there).",
-        True,
-    )
-    gradient_checkpointing: bool | None = _f(
-        None, "Recompute activations to save memory. Empty: on with a GPU, off on CPU.", True
-    )
-
-
-class GRPOTrainerSection(_TrainerCommon):
-    """GRPOTrainer arguments (TRL's names and defaults)."""
-
-    num_generations: int = _f(8, "Completions sampled per prompt (the GRPO group).", ge=2)
-    max_completion_length: int = _f(512, "Maximum tokens per completion.", ge=1)
-    temperature: float = _f(1.0, "Sampling temperature for the rollouts.", gt=0)
-    top_p: float = _f(
-        1.0, "Nucleus sampling: keep the smallest token set with this mass.", gt=0, le=1
-    )
-    top_k: int = _f(0, "Keep only the k likeliest tokens (0: off).", True, ge=0)
-    repetition_penalty: float = _f(1.0, "Penalty on repeated tokens while sampling.", True, gt=0)
-    beta: float = _f(
-        0.0, "KL coefficient against the reference model (0: no reference model).", ge=0
-    )
-    epsilon: float = _f(0.2, "Clipping range of the policy ratio.", True, gt=0)
-    epsilon_high: float | None = _f(None, "Upper clipping bound (DAPO uses 0.28).", True)
-    num_iterations: int = _f(
-        1, "Optimisation passes over each generated batch (GRPO's mu).", True, ge=1
-    )
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = _f(
-        "dapo", "Loss aggregation (dapo: token-level over the batch, no length bias)."
-    )
-    scale_rewards: Literal["group", "batch", "none"] = _f(
-        "group", "Divide advantages by the reward std of the group, the batch, or not at all."
-    )
-    mask_truncated_completions: bool = _f(
-        False, "Leave completions cut at max_completion_length out of the loss.", True
-    )
-    generation_batch_size: int | None = _f(
-        None, "Completions generated per round (empty: batch x accumulation).", True, ge=1
-    )
-    shuffle_dataset: bool = _f(True, "Shuffle the prompts.", True)
-    disable_dropout: bool = _f(
-        False, "Turn dropout off in the policy (useful with beta > 0).", True
-    )
-    use_vllm: bool = _f(False, "Generate rollouts with vLLM (GPU nodes with vllm installed).")
-    vllm_mode: Literal["colocate", "server"] = _f(
-        "colocate", "colocate: vLLM shares the training GPU; server: a separate `trl vllm-serve`."
-    )
-    vllm_gpu_memory_utilization: float = _f(
-        0.3, "GPU memory share vLLM may take in colocate mode.", True, gt=0, le=1
-    )
-    vllm_server_base_url: str | None = _f(None, "URL of the vLLM server in server mode.", True)
-
-
-class SFTTrainerSection(_TrainerCommon):
-    """SFTTrainer arguments (TRL's names and defaults)."""
-
-    learning_rate: float = _f(2e-5, "Initial learning rate for AdamW.", gt=0)
-    max_length: int | None = _f(1024, "Truncate tokenized prompt+completion to this many tokens.")
-    completion_only_loss: bool = _f(
-        True, "Train on the completion only (the prompt tokens carry no loss)."
-    )
-    packing: bool = _f(False, "Pack several examples into each max_length sequence.", True)
-    loss_type: Literal["nll", "dft"] = _f(
-        "nll", "nll: cross-entropy; dft: dynamic fine-tuning.", True
-    )
-
-
-class PeriodicEval(_Section):
-    """Greedy accuracy on a benchmark every N steps during RL (the paper watches AIME)."""
-
-    benchmark: str = _f("", "Benchmark preset or JSONL/Parquet path (empty: no periodic eval).")
-    every_steps: int = _f(0, "Evaluate every N steps (0: only at the end).", ge=0)
-    limit: int = _f(50, "Problems evaluated each time.", ge=1)
-    max_new_tokens: int = _f(
-        0, "Token budget (0: the trainer's max_completion_length).", True, ge=0
-    )
-    problem_column: str = _f("problem", "Problem column of a JSONL/Parquet benchmark.", True)
-    answer_column: str = _f("answer", "Answer column of a JSONL/Parquet benchmark.", True)
-
-
-class SamplingSection(_Section):
-    """How completions are sampled."""
-
-    k: int = _f(4, "Samples per problem.", ge=1)
-    temperature: float = _f(1.0, "Sampling temperature (0: greedy).", ge=0)
-    top_p: float = _f(1.0, "Nucleus sampling mass.", gt=0, le=1)
-    max_new_tokens: int = _f(512, "Maximum tokens per completion.", ge=1)
-    batch_size: int = _f(256, "Sequences generated together (transformers backend).", True, ge=1)
-    use_vllm: bool = _f(False, "Generate with vLLM (GPU nodes with vllm installed).")
-    vllm_gpu_memory_utilization: float = _f(
-        0.9, "GPU memory share vLLM may take.", True, gt=0, le=1
-    )
-
-
-class EvalSamplingSection(SamplingSection):
-    """Evaluation sampling; defaults follow the paper (temperature 0.6, top-p 0.95)."""
-
-    temperature: float = _f(0.6, "Sampling temperature (0: greedy, then k is 1).", ge=0)
-    top_p: float = _f(0.95, "Nucleus sampling mass.", gt=0, le=1)
-
-
-class FilterSection(_Section):
-    """Rejection-sampling filters, applied in this order."""
-
-    keep_correct: bool = _f(True, "Keep only samples every verifier scores at least min_score.")
-    min_score: float = _f(1.0, "Score a verifier must reach for keep_correct.", True)
-    drop_mixed_language: bool = _f(False, "Drop samples whose reasoning mixes languages.")
-    language: str = _f("en", "Target language for drop_mixed_language.", True)
-    min_language_consistency: float = _f(
-        0.95, "Share of reasoning words in the target language needed to stay.", True, ge=0, le=1
-    )
-    max_length: int = _f(0, "Drop completions longer than N tokens (0: off).", ge=0)
-    max_repetition: float = _f(
-        0.0,
-        "Drop completions whose share of repeated word 3-grams exceeds this (0: off).",
-        ge=0,
-        le=1,
-    )
-    dedup: Literal["none", "exact", "near"] = _f(
-        "exact", "Drop duplicate completions of the same prompt: exact text, or near (Jaccard)."
-    )
-    near_dup_threshold: float = _f(
-        0.9,
-        "Jaccard similarity of word 3-grams at which two completions count as duplicates.",
-        True,
-        gt=0,
-        le=1,
-    )
-    max_per_prompt: int = _f(0, "Keep at most N samples per prompt (0: all).", ge=0)
-    decontaminate: list[str] = _f(
-        [], "Benchmarks (presets or files) whose problems must not appear among the prompts."
-    )
-    decontaminate_ngram: int = _f(8, "Word n-gram size for decontamination.", True, ge=1)
-
-
-class DatasetOutputSection(_Section):
-    """The dataset a generate stage writes under <run_dir>/dataset."""
-
-    format: Literal["messages", "prompt_completion"] = _f(
-        "messages", "Row shape: chat messages, or prompt/completion text columns."
-    )
-    include_system_prompt: bool = _f(
-        False, "Put the system prompt into the written messages.", True
-    )
-
-
-class BenchmarkSpec(_Section):
-    """One benchmark: a preset, or a file with a column mapping."""
-
-    name: str = _f("math500", "Preset (math500, aime24, amc23, gsm8k, humaneval) or a label.")
-    path: str = _f("", "JSONL/Parquet file (empty: the preset of that name).")
-    problem_column: str = _f("problem", "Problem column of the file.", True)
-    answer_column: str = _f("answer", "Answer column of the file.", True)
-    grader: str = _f(
-        "", "Reward used as grader (empty: code for humaneval, accuracy otherwise).", True
-    )
 
 
 # ---------------------------------------------------------------------------------------------

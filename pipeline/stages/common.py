@@ -138,6 +138,17 @@ def resume_checkpoint(run_dir: Path, resume: bool, reporter: Any) -> str | None:
     return checkpoint
 
 
+def train(trainer: Any, callback: Any, run_dir: Path, resume: bool, reporter: Any) -> None:
+    """Train (from the last checkpoint on resume); StageCancelled when ``callback`` (the
+    ``ReporterCallback``) saw a stop request."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the events carry the logs; keep stdout readable
+    trainer.train(resume_from_checkpoint=resume_checkpoint(run_dir, resume, reporter))
+    if callback.stopped:
+        raise StageCancelled(f"stopped at step {trainer.state.global_step}; checkpoint saved")
+
+
 def save_final(trainer: Any, tokenizer: Any, run_dir: Path, reporter: Any) -> Path:
     """Write the final model and tokenizer to ``<run_dir>/final``."""
     final = run_dir / "final"
@@ -230,6 +241,28 @@ def _sample_batches(
         if was_training:
             model.train()
     return results
+
+
+def sample_completions(
+    sampling: Any,
+    prompts: list[str],
+    *,
+    sampler: VllmSampler | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    seed: int = 0,
+    on_batch: Callable[[int, list[list[str]]], None] | None = None,
+) -> list[list[str]]:
+    """``k`` completions per prompt with a ``SamplingSection``'s settings: through the vLLM
+    ``sampler`` when given (all at once, no ``on_batch``), else transformers in batches."""
+    if sampler is not None:
+        return sampler.sample(
+            prompts, sampling.k, sampling.temperature, sampling.top_p, sampling.max_new_tokens
+        )
+    return sample_transformers(
+        model, tokenizer, prompts, sampling.k, sampling.temperature, sampling.top_p,
+        sampling.max_new_tokens, sampling.batch_size, seed, on_batch,
+    )  # fmt: skip
 
 
 def vllm_available() -> bool:

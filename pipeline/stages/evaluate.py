@@ -25,6 +25,7 @@ from pipeline.stages.common import (
     completion_token_lengths,
     load_model,
     load_tokenizer,
+    sample_completions,
     sample_transformers,
 )
 from pipeline.template import parse_completion
@@ -169,29 +170,19 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
             if stop_requested():
                 raise StageCancelled("stopped during evaluation")
 
-        if sampler is not None:
-            prompts = [build_prompt(tokenizer, r["problem"], config.prompt) for r in rows]
-            completions = sampler.sample(
-                prompts, sampling.k, sampling.temperature, sampling.top_p, sampling.max_new_tokens
-            )
-            metrics, items = score_completions(
-                rows, prompts, completions, grader, config.prompt.prefill_think, tokenizer
-            )
-        else:
-            metrics, items = evaluate_model(
-                model,
-                tokenizer,
-                rows,
-                config.prompt,
-                grader,
-                sampling.k,
-                sampling.temperature,
-                sampling.top_p,
-                sampling.max_new_tokens,
-                sampling.batch_size,
-                config.seed,
-                on_batch,
-            )
+        prompts = [build_prompt(tokenizer, r["problem"], config.prompt) for r in rows]
+        completions = sample_completions(
+            sampling,
+            prompts,
+            sampler=sampler,
+            model=model,
+            tokenizer=tokenizer,
+            seed=config.seed,
+            on_batch=on_batch,
+        )
+        metrics, items = score_completions(
+            rows, prompts, completions, grader, config.prompt.prefill_think, tokenizer
+        )
         done += len(rows)
         n_samples = 1 if sampling.temperature == 0 else sampling.k
         result_file.write_text(

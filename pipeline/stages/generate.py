@@ -31,7 +31,7 @@ from pipeline.stages.common import (
     completion_token_lengths,
     load_model,
     load_tokenizer,
-    sample_transformers,
+    sample_completions,
 )
 from pipeline.template import THINK_OPEN, parse_completion
 
@@ -115,14 +115,10 @@ def _sample_all(
 
         if pending and sampling.use_vllm:
             sampler = VllmSampler(config.model, config.seed, sampling.vllm_gpu_memory_utilization)
-            outs = sampler.sample(
-                [prompts[i] for i in pending],
-                sampling.k,
-                sampling.temperature,
-                sampling.top_p,
-                sampling.max_new_tokens,
+            record(
+                pending,
+                sample_completions(sampling, [prompts[i] for i in pending], sampler=sampler),
             )
-            record(pending, outs)
         elif pending:
             model, tokenizer = load_model(config.model)
 
@@ -134,17 +130,13 @@ def _sample_all(
                         "(kept in samples.jsonl; --resume continues)"
                     )
 
-            sample_transformers(
-                model,
-                tokenizer,
+            sample_completions(
+                sampling,
                 [prompts[i] for i in pending],
-                sampling.k,
-                sampling.temperature,
-                sampling.top_p,
-                sampling.max_new_tokens,
-                sampling.batch_size,
-                config.seed,
-                on_batch,
+                model=model,
+                tokenizer=tokenizer,
+                seed=config.seed,
+                on_batch=on_batch,
             )
     return [done[i] for i in range(len(prompts))]
 

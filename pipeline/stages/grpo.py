@@ -20,11 +20,10 @@ from pipeline.data import build_prompt, load_benchmark, load_problems
 from pipeline.reporting import Reporter, ReporterCallback, stop_requested
 from pipeline.stages.common import (
     ANSWER_REWARDS,
-    StageCancelled,
     StageError,
     load_model,
-    resume_checkpoint,
     save_final,
+    train,
     trainer_arguments,
 )
 from pipeline.stages.evaluate import evaluate_model, grader_for
@@ -196,7 +195,6 @@ def _path(benchmark: str) -> str:
 
 def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     """Train with GRPO; returns the last logged metrics."""
-    from transformers import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
     run_dir = Path(reporter.run_dir)
@@ -238,10 +236,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    trainer.remove_callback(PrinterCallback)  # the events carry the logs; keep stdout readable
-    trainer.train(resume_from_checkpoint=resume_checkpoint(run_dir, resume, reporter))
-    if callbacks[0].stopped:
-        raise StageCancelled(f"stopped at step {trainer.state.global_step}; checkpoint saved")
+    train(trainer, callbacks[0], run_dir, resume, reporter)
 
     # save
     if config.output.save_final:

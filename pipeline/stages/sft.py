@@ -15,19 +15,11 @@ from typing import Any
 
 from pipeline.data import load_sft_examples
 from pipeline.reporting import Reporter, ReporterCallback
-from pipeline.stages.common import (
-    StageCancelled,
-    StageError,
-    load_model,
-    resume_checkpoint,
-    save_final,
-    trainer_arguments,
-)
+from pipeline.stages.common import StageError, load_model, save_final, train, trainer_arguments
 
 
 def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     """Fine-tune; returns the training summary TRL logs at the end."""
-    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     run_dir = Path(reporter.run_dir)
@@ -55,10 +47,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
         processing_class=tokenizer,
         callbacks=[callback],
     )
-    trainer.remove_callback(PrinterCallback)  # the events carry the logs; keep stdout readable
-    trainer.train(resume_from_checkpoint=resume_checkpoint(run_dir, resume, reporter))
-    if callback.stopped:
-        raise StageCancelled(f"stopped at step {trainer.state.global_step}; checkpoint saved")
+    train(trainer, callback, run_dir, resume, reporter)
 
     # save
     if config.output.save_final:

@@ -99,7 +99,8 @@ def _db(func: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(call)
 
 
-def _run_state(run: Any) -> dict[str, Any]:
+def run_state(run: Any) -> dict[str, Any]:
+    """The run's state as every live message carries it (status, progress, ETA)."""
     return {
         "run": run.pk,
         "status": run.status,
@@ -118,7 +119,7 @@ def _snapshot(run_id: int, after_step: int | None) -> dict[str, Any] | None:
     if run is None:
         return None
     return {
-        **_run_state(run),
+        **run_state(run),
         "metrics": run_metrics_after(run=run, after_step=after_step),
         "traces": 0,
     }
@@ -128,7 +129,7 @@ def _status(run_id: int) -> dict[str, Any] | None:
     from r1studio.runs.models import Run
 
     run = Run.objects.filter(pk=run_id).first()
-    return _run_state(run) if run is not None else None
+    return run_state(run) if run is not None else None
 
 
 async def sse_stream(run_id: int, after_step: int | None) -> AsyncIterator[bytes]:

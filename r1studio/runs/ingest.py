@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from r1studio.metrics.live import publish
+from r1studio.metrics.live import publish, run_state
 from r1studio.metrics.services import metrics_ingest
 from r1studio.runs.models import Checkpoint, Run
 from r1studio.traces.services import traces_ingest
@@ -187,16 +187,7 @@ def events_ingest(
 
 def run_state_payload(run: Run) -> dict[str, Any]:
     """The live message for a change of state alone (no new points)."""
-    return {
-        "run": run.pk,
-        "status": run.status,
-        "step": run.step,
-        "total_steps": run.total_steps,
-        "progress": run.progress,
-        "eta_seconds": run.eta_seconds,
-        "metrics": {},
-        "traces": 0,
-    }
+    return {**run_state(run), "metrics": {}, "traces": 0}
 
 
 def events_publish(run_id: int, payload: dict[str, Any]) -> None:
