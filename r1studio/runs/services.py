@@ -215,6 +215,19 @@ def run_clone(*, run: Run, user: Any, name: str | None = None) -> Run:
     return run_create(user=user, name=clone_name, config=run.config, parent=run, validate=False)
 
 
+def runs_requeue() -> int:
+    """Send every queued run to its queue again; returns how many.
+
+    For a broker that started empty (the embedded Redis of `make run` keeps nothing across
+    restarts), queued runs' messages are gone. A duplicate message is harmless: the supervisor
+    claims a run atomically, so only one of them ever runs it.
+    """
+    queued = list(Run.objects.filter(status=RunStatus.QUEUED).order_by("queued_at", "pk"))
+    for run in queued:
+        _enqueue(run)
+    return len(queued)
+
+
 def runs_sweep_lost(*, lost_after: float | None = None) -> int:
     """Mark running runs whose supervisor stopped heartbeating `lost`; returns how many.
 

@@ -161,3 +161,21 @@ def test_it_runs_training_stages_under_accelerate_on_multi_gpu_workers(settings)
     assert command[5:] == ["-m", "pipeline", "run", str(config), "--run-dir", str(run_dir)]
     # light stages stay one process: generation batches on one GPU (or vLLM) instead
     assert "accelerate.commands.launch" not in pipeline_command("evaluate", config, run_dir)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_requeues_a_queued_run_whose_message_was_lost(
+    celery_worker, researcher, data_dir, toy_config
+):
+    from r1studio.runs.services import runs_requeue
+
+    # A queued run with no message in the broker, as after `make run` restarts its Redis.
+    run = run_create(user=researcher, name="orphan", config=toy_config("sft"))
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.QUEUED, run_dir=str(data_dir / "runs" / str(run.pk))
+    )
+
+    assert runs_requeue() == 1
+    wait_for(lambda: _ended(run), timeout=180)
+    assert run.status == RunStatus.FINISHED, (run.error, run.traceback)
+    assert runs_requeue() == 0

@@ -140,4 +140,16 @@ class Command(BaseCommand):
             return {}
         launcher.redis = start_embedded_redis(preexec_fn=die_with_parent, stdout=subprocess.DEVNULL)
         self.say(f"Started the embedded Redis at {launcher.redis.url}")
+        self._requeue_runs(launcher.redis.url)
         return {"REDIS_URL": launcher.redis.url}
+
+    def _requeue_runs(self, broker_url: str) -> None:
+        # A fresh embedded Redis holds no messages: runs queued before the last stop would wait
+        # forever, so send them again.
+        from r1studio.celery import app
+        from r1studio.runs.services import runs_requeue
+
+        app.conf.broker_url = broker_url
+        count = runs_requeue()
+        if count:
+            self.say(f"Queued again {count} run(s) left queued by the last stop.")
