@@ -14,7 +14,8 @@ from typing import Any
 
 from pipeline.config import RUNS_VAR
 from pipeline.data import PRESET_FILES, DataError, peek_rows, source_kind
-from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, THINK_OPEN
+from pipeline.stages.common import completion_token_lengths, load_tokenizer, vllm_available
+from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, prompt_prefills_think
 
 SAMPLE_ROWS = 200
 SFT_OVERLONG_SHARE = 0.05
@@ -63,8 +64,6 @@ def _source_errors(source: str, loc: str) -> list[dict]:
 
 
 def _vllm_errors(config: Any) -> list[dict]:
-    from pipeline.stages.common import vllm_available
-
     section, loc = None, ""
     if config.kind == "grpo":
         section, loc = config.trainer, "trainer.use_vllm"
@@ -106,8 +105,6 @@ def _load_tokenizer(path: str) -> Any:
     if _unresolved(path) or source_kind(path) != "local":
         return None
     try:
-        from pipeline.stages.common import load_tokenizer
-
         return load_tokenizer(path)
     except Exception:  # no tokenizer files: the run itself will say so
         return None
@@ -136,7 +133,7 @@ def _template_prefill_errors(config: Any, tokenizer: Any) -> list[dict]:
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": "1+1?"}], tokenize=False, add_generation_prompt=True
     )
-    if not rendered.rstrip().endswith(THINK_OPEN):
+    if not prompt_prefills_think(rendered):
         return []
     return [
         _err(
@@ -150,18 +147,12 @@ def _template_prefill_errors(config: Any, tokenizer: Any) -> list[dict]:
     ]
 
 
-def _token_count(tokenizer: Any, texts: list[str]) -> list[int]:
-    if not texts:
-        return []
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-
-
 def _answer_lengths(tokenizer: Any, rows: list[dict], column: str) -> list[int]:
     from pipeline.rewards import gold_text
 
     answers = [str(r[column]) for r in rows if r.get(column) is not None]
     answers = [gold_text(a) or a for a in answers]  # GSM8K: the final number, not the solution
-    return _token_count(tokenizer, [f"{ANSWER_OPEN}{a}{ANSWER_CLOSE}" for a in answers])
+    return completion_token_lengths(tokenizer, [f"{ANSWER_OPEN}{a}{ANSWER_CLOSE}" for a in answers])
 
 
 def _length_errors(config: Any, tokenizer: Any) -> list[dict]:
@@ -204,7 +195,7 @@ def _sft_length_errors(config: Any, tokenizer: Any) -> list[dict]:
         return []
     if len(examples) == 0:
         return []
-    lengths = _token_count(
+    lengths = completion_token_lengths(
         tokenizer, [p + c for p, c in zip(examples["prompt"], examples["completion"], strict=True)]
     )
     limit = config.trainer.max_length

@@ -38,9 +38,9 @@ from pipeline.config_sections import (  # noqa: F401 (re-exported)
     _f,
     _Section,
 )
+from pipeline.data import PRESET_FILES
 
 RUNS_VAR = "${runs}"
-BENCHMARK_PRESETS = ("math500", "aime24", "amc23", "gsm8k", "humaneval")
 
 
 class ConfigError(ValueError):
@@ -177,11 +177,11 @@ class EvaluateStage(_Stage):
 
         errors = super().check()
         for i, bench in enumerate(self.benchmarks):
-            if not bench.path and bench.name not in BENCHMARK_PRESETS:
+            if not bench.path and bench.name not in PRESET_FILES:
                 errors.append(
                     _err(
                         f"benchmarks.{i}.path",
-                        f"{bench.name!r} is not a preset ({', '.join(BENCHMARK_PRESETS)}): "
+                        f"{bench.name!r} is not a preset ({', '.join(PRESET_FILES)}): "
                         "give the file path",
                     )
                 )

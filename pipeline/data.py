@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.template import THINK_OPEN
+from pipeline.template import THINK_OPEN, make_conversation, render_prompt
 
 PRESET_FILES = {
     "math500": "math500.jsonl",
@@ -130,21 +130,24 @@ def load_benchmark(
     answer_column: str = "answer",
     limit: int = 0,
 ) -> Any:
-    """A benchmark with ``problem`` and ``answer`` columns (plus the preset's extras)."""
+    """A benchmark with ``problem`` and ``answer`` columns (plus the preset's extras).
+
+    ``name`` is a preset, or, without a ``path``, the benchmark's own file or folder.
+    """
     import datasets
 
+    if not path and name not in PRESET_FILES:
+        path = name
     if path:
         dataset = load_source(path)
         rows = [_mapped(r, problem_column, answer_column) for r in dataset]
-    elif name in PRESET_FILES:
+    else:
         file = benchmarks_dir() / PRESET_FILES[name]
         if not file.exists():
             raise DataError(
                 f"benchmark file {file} is missing (set R1STUDIO_BENCHMARKS_DIR to its folder)"
             )
         rows = [_normalise_preset(name, r) for r in read_rows(file)]
-    else:
-        raise DataError(f"{name!r} is not a benchmark preset ({', '.join(PRESET_FILES)})")
     if limit:
         rows = rows[:limit]
     return datasets.Dataset.from_list(rows)
@@ -227,10 +230,8 @@ def build_prompt(tokenizer: Any, problem: str, prompt: Any) -> str:
     the generation prompt. Without: system prompt and template text. ``prefill_think`` appends
     ``<think>`` unless the template already did.
     """
-    user = prompt.prompt_template.replace("{problem}", problem)
-    messages = [{"role": "system", "content": prompt.system_prompt}] if prompt.system_prompt else []
-    messages.append({"role": "user", "content": user})
-    return render_messages(tokenizer, messages, prompt)
+    user = render_prompt(problem, prompt.prompt_template)
+    return render_messages(tokenizer, make_conversation(user, prompt.system_prompt), prompt)
 
 
 def render_messages(tokenizer: Any, messages: list[dict], prompt: Any) -> str:

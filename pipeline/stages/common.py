@@ -305,6 +305,21 @@ class VllmSampler:
         return [[choice.text for choice in out.outputs] for out in outputs]
 
 
+def flat_samples(
+    problems: list[dict], prompts: list[str], completions: list[list[str]]
+) -> tuple[list[str], list[str], dict[str, list]]:
+    """One entry per sampled completion: its prompt, its text, and its problem's columns as the
+    keyword arguments a reward reads (``answer=[...]``, ...)."""
+    flat_prompts, flat_completions, columns = [], [], {}
+    for row, prompt, outs in zip(problems, prompts, completions, strict=True):
+        for text in outs:
+            flat_prompts.append(prompt)
+            flat_completions.append(text)
+            for key, value in row.items():
+                columns.setdefault(key, []).append(value)
+    return flat_prompts, flat_completions, columns
+
+
 def completion_token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
     if not texts:
         return []

@@ -23,6 +23,7 @@ from pipeline.stages.common import (
     StageCancelled,
     VllmSampler,
     completion_token_lengths,
+    flat_samples,
     load_model,
     load_tokenizer,
     sample_completions,
@@ -48,13 +49,7 @@ def score_completions(
     tokenizer: Any = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """pass@1, cons@k and shape metrics for sampled completions, plus per-problem items."""
-    flat_prompts, flat_completions, columns = [], [], {}
-    for row, prompt, outs in zip(problems, prompts, completions, strict=True):
-        for text in outs:
-            flat_prompts.append(prompt)
-            flat_completions.append(text)
-            for key, value in row.items():
-                columns.setdefault(key, []).append(value)
+    flat_prompts, flat_completions, columns = flat_samples(problems, prompts, completions)
     scores = (
         grader(prompts=flat_prompts, completions=flat_completions, **columns)
         if flat_prompts

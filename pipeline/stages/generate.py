@@ -29,11 +29,12 @@ from pipeline.stages.common import (
     StageCancelled,
     VllmSampler,
     completion_token_lengths,
+    flat_samples,
     load_model,
     load_tokenizer,
     sample_completions,
 )
-from pipeline.template import THINK_OPEN, parse_completion
+from pipeline.template import THINK_OPEN, make_conversation, parse_completion, render_prompt
 
 # ---------------------------------------------------------------------------------------------
 # Decontamination and duplicates
@@ -45,11 +46,9 @@ def _words(text: str) -> list[str]:
 
 def benchmark_ngrams(benchmarks: list[str], n: int) -> tuple[set, set]:
     """The word n-grams of the benchmarks' problems, and their whole (short) word sequences."""
-    from pipeline.data import PRESET_FILES
-
     grams, whole = set(), set()
     for bench in benchmarks:
-        dataset = load_benchmark(bench, "" if bench in PRESET_FILES else bench)
+        dataset = load_benchmark(bench)
         for problem in dataset["problem"]:
             words = _words(problem)
             whole.add(tuple(words))
@@ -168,16 +167,12 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     completions = _sample_all(config, reporter, prompts, run_dir, resume)
 
     # grade with every verifier
-    rows = []
-    for index, (problem, outs) in enumerate(zip(problems, completions, strict=True)):
-        for j, text in enumerate(outs):
-            rows.append({"index": index, "sample": j, "completion": text, "problem": problem})
-    columns: dict[str, list] = {}
-    for row in rows:
-        for key, value in row["problem"].items():
-            columns.setdefault(key, []).append(value)
-    flat_prompts = [prompts[r["index"]] for r in rows]
-    flat_completions = [r["completion"] for r in rows]
+    rows = [
+        {"index": index, "sample": j, "completion": text, "problem": problem}
+        for index, (problem, outs) in enumerate(zip(problems, completions, strict=True))
+        for j, text in enumerate(outs)
+    ]
+    flat_prompts, flat_completions, columns = flat_samples(problems, prompts, completions)
     for spec in config.verifiers:
         func = rewards.get(spec.name, **spec.params)
         scores = func(prompts=flat_prompts, completions=flat_completions, **columns) if rows else []
@@ -297,11 +292,9 @@ def _write_dataset(rows: list[dict], config: Any, run_dir: Path, prefilled: bool
         assistant = _assistant_text(row["completion"], prefilled)
         record: dict[str, Any] = {}
         if config.output.format == "messages":
-            messages = []
-            if config.output.include_system_prompt and data.system_prompt:
-                messages.append({"role": "system", "content": data.system_prompt})
-            user = data.prompt_template.replace("{problem}", problem["problem"])
-            messages.append({"role": "user", "content": user})
+            system = data.system_prompt if config.output.include_system_prompt else None
+            user = render_prompt(problem["problem"], data.prompt_template)
+            messages = make_conversation(user, system)
             messages.append({"role": "assistant", "content": assistant})
             record["messages"] = messages
         else:

@@ -154,7 +154,7 @@ def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokeni
     if config.eval.benchmark:
         ev = config.eval
         bench = load_benchmark(
-            ev.benchmark, _path(ev.benchmark), ev.problem_column, ev.answer_column
+            ev.benchmark, problem_column=ev.problem_column, answer_column=ev.answer_column
         )
         problems = [dict(r) for r in bench.select(range(min(ev.limit, len(bench))))]
         grader = grader_for(ev.benchmark)
@@ -185,12 +185,6 @@ def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokeni
 
         callbacks.append(EvalCallback())
     return callbacks
-
-
-def _path(benchmark: str) -> str:
-    from pipeline.data import PRESET_FILES
-
-    return "" if benchmark in PRESET_FILES else benchmark
 
 
 def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:

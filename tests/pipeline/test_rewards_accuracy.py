@@ -170,11 +170,13 @@ def test_it_gives_the_same_grades_with_one_process_and_with_all_cores():
 
 
 def test_it_still_grades_from_a_script_without_a_main_guard(tmp_path):
-    # Pool workers re-import such a script; grading must still come back right.
+    # Pool workers re-import such a script; grading must still come back right. Each process
+    # writes its whole line at once, so lines from the parent and the workers never interleave.
     script = tmp_path / "unguarded.py"
     script.write_text(
+        "import sys\n"
         "from pipeline.rewards import grade_batch\n"
-        "print('RESULT', grade_batch([('4', '4'), ('4', '5')]))\n"
+        "sys.stdout.write(f\"RESULT {grade_batch([('4', '4'), ('4', '5')])}\\n\")\n"
     )
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
