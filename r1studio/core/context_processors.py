@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from r1studio.core.roles import ANNOTATOR, RESEARCHER, user_has_role, user_role
 
-# (label, url name, role needed, the url prefix that marks the item active)
+# (label, url name, role needed); an item is active when the current path starts with its url.
 NAV_ITEMS = [
     ("Runs", "runs:list", RESEARCHER),
     ("Traces", "traces:list", RESEARCHER),

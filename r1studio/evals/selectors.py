@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F
+
 from r1studio.evals.models import EvalResult
 from r1studio.runs.selectors import runs_visible_to
 from r1studio.traces.models import Trace
@@ -14,7 +16,8 @@ def eval_leaderboards(*, user: Any) -> list[dict[str, Any]]:
     results = (
         EvalResult.objects.filter(run__in=runs_visible_to(user=user))
         .select_related("run")
-        .order_by("benchmark", "-pass_at_1", "-step", "-id")
+        # nulls_last: PostgreSQL sorts NULL first in a descending order, SQLite last.
+        .order_by("benchmark", F("pass_at_1").desc(nulls_last=True), "-step", "-id")
     )
     boards: dict[str, list[EvalResult]] = {}
     for result in results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -13,7 +14,8 @@ _CONS = re.compile(r"^cons@(\d+)$")
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if value == value else None  # NaN -> None
+    # NaN and infinities -> None: JSON has neither, and the JSON column would refuse them.
+    return float(value) if math.isfinite(value) else None
 
 
 def evals_ingest(*, run: Any, events: list[dict]) -> int:

@@ -31,7 +31,6 @@ CLIPPED_STEPS = 10
 CLIPPED_LEVEL = 0.9
 CONSTANT_STEPS = 50
 NAN_STEPS = 20
-DEFAULT_STALL_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,12 @@ def _recent(series: MetricSeries, k: int) -> tuple[np.ndarray, np.ndarray]:
     return steps[-k:], values[-k:]
 
 
-def _stall_seconds() -> int:
-    return int(getattr(settings, "R1STUDIO_STALL_SECONDS", DEFAULT_STALL_SECONDS))
+def _window(series: dict[str, MetricSeries], name: str, k: int) -> np.ndarray | None:
+    """The last `k` values of series `name`; None while it has fewer (too early to tell)."""
+    if name not in series:
+        return None
+    _, values = _recent(series[name], k)
+    return values if values.size >= k else None
 
 
 def _stalled(run: Any) -> Alert | None:
@@ -69,7 +72,7 @@ def _stalled(run: Any) -> Alert | None:
     if since is None:
         return None
     idle = timezone.now() - since
-    if idle < timedelta(seconds=_stall_seconds()):
+    if idle < timedelta(seconds=settings.R1STUDIO_STALL_SECONDS):
         return None
     minutes = int(idle.total_seconds() // 60)
     return Alert(
@@ -101,35 +104,36 @@ def run_alerts(*, run: Any) -> list[Alert]:
                         "check the reward functions, resume from an earlier checkpoint.",
                     )
                 )
-    if "frac_reward_zero_std" in series:
-        _, values = _recent(series["frac_reward_zero_std"], ZERO_STD_STEPS)
-        if values.size >= ZERO_STD_STEPS and np.nanmin(values) >= ZERO_STD_LEVEL:
-            alerts.append(
-                Alert(
-                    "no_signal",
-                    "warning",
-                    f"frac_reward_zero_std has been ≥ {ZERO_STD_LEVEL} for {ZERO_STD_STEPS} "
-                    "steps: nearly every group gets identical rewards, so advantages are zero "
-                    "and nothing is learnt. Tasks may be too hard or too easy, or the reward "
-                    "cannot parse the answers; raise num_generations or the temperature.",
-                )
+    # No signal needs *every* recent step near 1 (min); truncation is judged on the average.
+    values = _window(series, "frac_reward_zero_std", ZERO_STD_STEPS)
+    if values is not None and np.nanmin(values) >= ZERO_STD_LEVEL:
+        alerts.append(
+            Alert(
+                "no_signal",
+                "warning",
+                f"frac_reward_zero_std has been ≥ {ZERO_STD_LEVEL} for {ZERO_STD_STEPS} "
+                "steps: nearly every group gets identical rewards, so advantages are zero "
+                "and nothing is learnt. Tasks may be too hard or too easy, or the reward "
+                "cannot parse the answers; raise num_generations or the temperature.",
             )
-    if "completions/clipped_ratio" in series:
-        _, values = _recent(series["completions/clipped_ratio"], CLIPPED_STEPS)
-        if values.size >= CLIPPED_STEPS and np.nanmean(values) >= CLIPPED_LEVEL:
-            alerts.append(
-                Alert(
-                    "truncated",
-                    "warning",
-                    f"Over {int(CLIPPED_LEVEL * 100)}% of completions hit the length limit in "
-                    f"the last {CLIPPED_STEPS} steps: answers are cut off before </answer>. "
-                    "Raise max_completion_length or add a length penalty.",
-                )
+        )
+    values = _window(series, "completions/clipped_ratio", CLIPPED_STEPS)
+    if values is not None and np.nanmean(values) >= CLIPPED_LEVEL:
+        alerts.append(
+            Alert(
+                "truncated",
+                "warning",
+                f"Over {int(CLIPPED_LEVEL * 100)}% of completions hit the length limit in "
+                f"the last {CLIPPED_STEPS} steps: answers are cut off before </answer>. "
+                "Raise max_completion_length or add a length penalty.",
             )
+        )
     for name in sorted(n for n in series if n.startswith("rewards/")):
-        _, values = _recent(series[name], CONSTANT_STEPS)
+        values = _window(series, name, CONSTANT_STEPS)
+        if values is None:
+            continue
         finite = values[np.isfinite(values)]
-        if values.size >= CONSTANT_STEPS and finite.size and np.ptp(finite) < 1e-9:
+        if finite.size and np.ptp(finite) < 1e-9:
             alerts.append(
                 Alert(
                     "reward_constant",

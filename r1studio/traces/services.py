@@ -44,7 +44,7 @@ def _number(value: Any) -> float | None:
 def _correct(rewards: dict[str, Any]) -> bool | None:
     """accuracy reward ≥ 1 when the run scored accuracy, else None (unknown)."""
     for name, score in rewards.items():
-        if name == "accuracy" or name.startswith("accuracy"):
+        if name.startswith("accuracy"):
             score = _number(score)
             return None if score is None else score >= 1.0
     return None

@@ -46,10 +46,6 @@ def reflection_counts(text: str) -> dict[str, int]:
     return {phrase: len(pattern.findall(text)) for phrase, pattern in _REFLECTION.items()}
 
 
-def reflection_total(text: str) -> int:
-    return sum(reflection_counts(text).values())
-
-
 def segments(completion: str) -> list[dict[str, str]]:
     """Split a completion into `think`, `answer` and `text` parts, tags shown as `tag` parts.
 
