@@ -9,6 +9,7 @@ not fit the run's state 409.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -67,6 +68,11 @@ def _researcher(request: HttpRequest) -> Any:
 
 def _run(request: HttpRequest, run_id: int) -> Run:
     return selectors.run_get_for_user(user=_researcher(request), pk=run_id)
+
+
+def _act(request: HttpRequest, run_id: int, service: Callable[..., Run]) -> dict[str, Any]:
+    """Apply a run service (`services.run_launch`, ...) to a run the user can see; its answer."""
+    return _out(service(run=_run(request, run_id), user=request.auth), detail=True)
 
 
 def _out(run: Run, *, detail: bool = False) -> dict[str, Any]:
@@ -131,29 +137,25 @@ def get_run(request: HttpRequest, run_id: int) -> Any:
 @api.post("/runs/{run_id}/launch", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
 def launch_run(request: HttpRequest, run_id: int) -> Any:
     """Queue a draft for a worker (422 when its config is not valid any more)."""
-    run = services.run_launch(run=_run(request, run_id), user=request.auth)
-    return _out(run, detail=True)
+    return _act(request, run_id, services.run_launch)
 
 
 @api.post("/runs/{run_id}/cancel", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
 def cancel_run(request: HttpRequest, run_id: int) -> Any:
     """Cancel a queued run at once, or ask a running one to stop (SIGTERM, then SIGKILL)."""
-    run = services.run_cancel(run=_run(request, run_id), user=request.auth)
-    return _out(run, detail=True)
+    return _act(request, run_id, services.run_cancel)
 
 
 @api.post("/runs/{run_id}/resume", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
 def resume_run(request: HttpRequest, run_id: int) -> Any:
     """Resume a failed, lost or cancelled run from its last checkpoint."""
-    run = services.run_resume(run=_run(request, run_id), user=request.auth)
-    return _out(run, detail=True)
+    return _act(request, run_id, services.run_resume)
 
 
 @api.post("/runs/{run_id}/retry", response={200: RunDetailOut, **ERRORS}, tags=["runs"])
 def retry_run(request: HttpRequest, run_id: int) -> Any:
     """A new run with the same config in a fresh run dir, queued at once."""
-    run = services.run_retry(run=_run(request, run_id), user=request.auth)
-    return _out(run, detail=True)
+    return _act(request, run_id, services.run_retry)
 
 
 @api.get("/runs/{run_id}/metrics", response={200: SeriesOut, **ERRORS}, tags=["metrics"])

@@ -222,6 +222,6 @@ def events_drain(
             apply_status=apply_status,
         )
         batches += 1
-        if payload is not None and (payload["metrics"] or payload["traces"] or events):
+        if payload is not None and events:
             events_publish(run.pk, payload)
     return batches

@@ -210,7 +210,6 @@ def run_retry(*, run: Run, user: Any) -> Run:
 
 def run_clone(*, run: Run, user: Any, name: str | None = None) -> Run:
     """A new draft with the run's config, to edit and launch (clone-and-edit)."""
-    _require_researcher(user)
     clone_name = name or f"{run.name} (copy)"
     return run_create(user=user, name=clone_name, config=run.config, parent=run, validate=False)
 

@@ -7,6 +7,7 @@ HTMX polls named partials of the same templates (`runs/list.html#table`,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +27,11 @@ LIST_LIMIT = 100
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
     return selectors.run_get_for_user(user=request.user, pk=pk)
+
+
+def _known_kind(kind: str | None) -> str:
+    """`kind` when it names a stage, else "grpo" (the form's default)."""
+    return kind if kind in RunKind.values else "grpo"
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -103,9 +109,9 @@ def _posted_form(request: HttpRequest, kind: str) -> ConfigForm:
             form.raw_yaml = request.POST.get("config_yaml", "")  # keep what was typed
             return form
         new_kind = config.get("kind")
-        if new_kind not in dict(RunKind.choices):
+        if new_kind not in RunKind.values:
             form = ConfigForm(kind, {**config, "kind": kind})
-            kinds = ", ".join(dict(RunKind.choices))
+            kinds = ", ".join(RunKind.values)
             form.set_errors([{"loc": "kind", "msg": f"must be one of {kinds}"}])
             return form
         return ConfigForm(new_kind, config)
@@ -124,13 +130,11 @@ def run_new(request: HttpRequest) -> HttpResponse:
             if request.GET.get("check"):
                 form.validate()
             return _form_page(request, form, name=preset.name, run=None)
-        kind = request.GET.get("kind", "grpo")
-        kind = kind if kind in dict(RunKind.choices) else "grpo"
-        return _form_page(request, ConfigForm(kind), name="", run=None)
+        return _form_page(
+            request, ConfigForm(_known_kind(request.GET.get("kind"))), name="", run=None
+        )
 
-    kind = request.POST.get("kind", "grpo")
-    kind = kind if kind in dict(RunKind.choices) else "grpo"
-    form = _posted_form(request, kind)
+    form = _posted_form(request, _known_kind(request.POST.get("kind")))
     name = request.POST.get("name", "").strip()
     action = _posted_action(request, "launch")
     if not form.validate() or action == "check":
@@ -204,6 +208,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "stderr": selectors.run_log_tail(run=run, stream="stderr"),
         "config_yaml": ConfigForm(run.kind, run.config).yaml if run.kind else "",
         "resumable": run.status in services.RESUMABLE_STATUSES,
+        "needs_checkpoint": run.kind in services.NEEDS_CHECKPOINT,
+        "queue": services.QUEUE_FOR_KIND.get(run.kind, ""),
         "outputs": selectors.run_outputs(run=run),
     }
     template = "runs/detail.html#live" if _is_htmx(request) else "runs/detail.html"
@@ -211,8 +217,6 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _exists(path: str) -> bool:
-    from pathlib import Path
-
     return bool(path) and Path(path).exists()
 
 

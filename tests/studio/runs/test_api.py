@@ -58,6 +58,27 @@ def test_it_creates_gets_launches_and_cancels_a_run(
     assert again.status_code == 409
 
 
+def test_it_resumes_and_retries_an_ended_run(client, researcher, auth, toy_config, data_dir):
+    from r1studio.runs.services import run_create
+
+    run = run_create(user=researcher, name="r", config=toy_config("sft"))
+    run_dir = data_dir / "runs" / str(run.pk)
+    (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, run_dir=str(run_dir))
+
+    resumed = client.post(f"/api/runs/{run.pk}/resume", headers=auth)
+    assert resumed.status_code == 200, resumed.content
+    assert resumed.json()["id"] == run.pk and resumed.json()["status"] == "queued"
+    assert resumed.json()["resume_from"].endswith("checkpoint-2")
+    assert client.post(f"/api/runs/{run.pk}/resume", headers=auth).status_code == 409
+
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    retried = client.post(f"/api/runs/{run.pk}/retry", headers=auth)
+    assert retried.status_code == 200, retried.content
+    assert retried.json()["id"] != run.pk and retried.json()["parent_id"] == run.pk
+    assert retried.json()["status"] == "queued"
+
+
 def test_it_answers_422_with_the_field_errors(client, auth, toy_config, data_dir):
     config = toy_config("grpo", trainer={"per_device_train_batch_size": 6, "num_generations": 4})
 

@@ -130,6 +130,26 @@ def test_it_saves_a_draft_and_shows_its_page(researcher_client, toy_config, data
     )
 
 
+def test_it_names_the_queue_and_offers_resume_only_from_a_checkpoint(
+    researcher_client, researcher, toy_config, data_dir
+):
+    run = run_create(user=researcher, name="r", config=toy_config("sft"))
+    run_dir = data_dir / "runs" / str(run.pk)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, run_dir=str(run_dir))
+    queued = researcher_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="boom")
+    no_checkpoint = researcher_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    resumable = researcher_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+
+    assert "on the <code>gpu</code> queue" in queued
+    assert 'data-action="resume" disabled' in no_checkpoint and "It can resume" not in no_checkpoint
+    assert 'data-action="resume">' in resumable
+    assert (
+        f"It can resume from <code>{run_dir / 'checkpoints' / 'checkpoint-2'}</code>" in resumable
+    )
+
+
 def test_it_hides_another_researchers_draft(client, make_user, toy_config, data_dir):
     owner, other = make_user("researcher"), make_user("researcher")
     draft = run_create(user=owner, name="mine", config=toy_config("sft"))
