@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check '$(TORCH_SPEC)'
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@# Code rewards run in bubblewrap (pipeline/rewards/sandbox.py); best effort, root + apt only.
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap \
+		>/dev/null; } || echo "warning: bubblewrap (bwrap) is missing: code rewards score None" \
+		"until it is installed (apt-get install bubblewrap) or R1STUDIO_SANDBOX=guard is set"
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -7,8 +7,10 @@ Tests come from a dataset column in one of two shapes:
 - a list of test sources (usually one ``assert`` each), or a JSON string of such a list; the
   score is the fraction that pass.
 
-Execution happens in :mod:`pipeline.rewards.sandbox` (subprocess, CPU/memory/wall limits, no
-network, temp dir); read its docstring for what that does and does not protect against.
+Execution happens in :mod:`pipeline.rewards.sandbox` (bubblewrap: no network, no view of the
+studio's files or environment, a private temp dir, CPU/memory/process/wall limits); read its
+docstring for what that does and does not protect against. Without a working sandbox the
+scores are ``None`` and the reason is logged.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, completion_text, parse_completion
 
 from ._registry import RewardFunc, logger, register, row_columns
-from .sandbox import run_many
+from .sandbox import SandboxUnavailable, run_many
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
@@ -88,7 +90,7 @@ def as_test_list(tests: Any, entry_point: Any = None) -> list[str] | None:
 @register(
     "code",
     "Runs the answer's Python (last fenced block, else the answer) against the sample's tests in "
-    "a sandboxed subprocess (CPU, memory and wall limits, no network, temp dir); the fraction of "
+    "a bubblewrap sandbox (no network, no studio files, CPU/memory/wall limits); the fraction of "
     "tests passed. Params: tests_column ('test'), entry_point_column ('entry_point'), "
     "prefix_column (prepended to the code, e.g. HumanEval's 'prompt'), timeout, memory_mb, "
     "processes.",
@@ -135,6 +137,9 @@ def code_reward(
                 logger.exception("code: could not prepare sample %d; scored None", i)
         try:
             results = run_many(jobs, processes, timeout=timeout, memory_mb=memory_mb)
+        except SandboxUnavailable as exc:
+            logger.error("code: no sandbox to run the answers in, scored None: %s", exc)
+            return scores
         except Exception:
             logger.exception("code: sandbox failed for the batch; scored None")
             return scores

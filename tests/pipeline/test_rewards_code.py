@@ -29,6 +29,14 @@ def humaneval() -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+@pytest.fixture(autouse=True)
+def real_sandbox():
+    """These tests run in bubblewrap: missing, it fails CI and skips elsewhere."""
+    reason = sandbox.unavailable_reason()
+    if reason:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(reason)
+
+
 def fenced(code: str) -> str:
     return f"<think>Plan the function.</think>\n<answer>\n```python\n{code}\n```\n</answer>"
 
@@ -128,7 +136,8 @@ def test_it_blocks_the_network_and_scores_zero(listener):
 
 
 def test_it_blocks_sockets_even_without_a_network_namespace(listener, monkeypatch):
-    # Machines that forbid unshare rely on the in-process guard alone.
+    # The opt-in guard mode on a machine that forbids unshare: the in-process guard alone.
+    monkeypatch.setenv("R1STUDIO_SANDBOX", "guard")
     monkeypatch.setattr(sandbox, "network_namespace_prefix", lambda: ())
     result = sandbox.run_tests(
         "import socket\n", [f"socket.create_connection(('127.0.0.1', {listener.getsockname()[1]}))"]
