@@ -80,8 +80,15 @@ def _event_time(event: dict) -> datetime | None:
     return min(datetime.fromtimestamp(value, tz=UTC), timezone.now())
 
 
+# Steps and step counts are 32-bit integer columns on PostgreSQL.
+MAX_STEP = 2**31 - 1
+
+
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    """A finite number that fits a step column, as an int; anything else is unknown (None)."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value) if abs(value) <= MAX_STEP else None
 
 
 def split_traceback(message: str) -> tuple[str, str]:
@@ -224,4 +231,23 @@ def events_drain(
         batches += 1
         if payload is not None and events:
             events_publish(run.pk, payload)
+        if any(event["type"] == "checkpoint" for event in events):
+            checkpoints_prune(run=run)
     return batches
+
+
+def checkpoints_prune(*, run: Run) -> int:
+    """Forget the checkpoints of `run` whose folders are gone (rotated away by the trainer's
+    `save_total_limit`), so that no picker or resume offers them; returns how many.
+
+    Called by the supervisor, on the machine that holds the run folder; only folders inside it
+    are checked (a checkpoint reported from elsewhere cannot be seen from here)."""
+    inside = Path(run.run_dir)
+    gone = [
+        checkpoint.pk
+        for checkpoint in Checkpoint.objects.filter(run_id=run.pk)
+        if Path(checkpoint.path).is_relative_to(inside) and not Path(checkpoint.path).exists()
+    ]
+    if gone:
+        Checkpoint.objects.filter(pk__in=gone).delete()
+    return len(gone)

@@ -9,6 +9,8 @@ database, advanced in the same transaction as the rows an event batch produced.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -42,6 +44,18 @@ class Run(models.Model):
     Kind = RunKind
 
     name = models.CharField(max_length=200)
+    tags = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Comma-separated labels, stored as ',a,b,' so that a tag filters exactly",
+    )
+    preset = models.CharField(
+        max_length=64, blank=True, default="", help_text="The preset the config started from"
+    )
+    # Names the run folder: unique across databases, so a new or reset database can never hand
+    # a new run the folder (and checkpoints) of an old one, as a row id would.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs"
     )
@@ -86,6 +100,10 @@ class Run(models.Model):
     @property
     def is_ended(self) -> bool:
         return self.status in ENDED_STATUSES
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
 
     @property
     def progress_percent(self) -> int:

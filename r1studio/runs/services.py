@@ -106,7 +106,9 @@ def run_update_config(*, run: Run, user: Any, config: dict, name: str | None = N
 
 
 def run_dir_for(run: Run) -> Path:
-    return Path(settings.R1STUDIO_DATA_DIR) / "runs" / str(run.pk)
+    """`<data dir>/runs/<row id>-<uid>`: the row id for people, the uid so that no other run
+    (from this database or an earlier one over the same data dir) can ever get the folder."""
+    return Path(settings.R1STUDIO_DATA_DIR) / "runs" / f"{run.pk}-{run.uid.hex}"
 
 
 def _enqueue(run: Run) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from r1studio.runs import ingest
@@ -49,6 +49,10 @@ EXIT_CANCELLED = (130, 143)
 EXIT_INVALID = 2
 TRAINING_KINDS = ("grpo", "sft")
 REPEATS_STEPS_ON_RESUME = TRAINING_KINDS
+# Errors that mean "the database is away for now" (restart, network): the supervisor waits.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+# Consecutive failures of anything else before the run is failed instead of looping.
+MAX_TICK_FAILURES = 3
 PROJECT_ROOT = Path(settings.BASE_DIR)
 
 
@@ -135,10 +139,44 @@ def pipeline_command(kind: str, config_path: Path, run_dir: Path) -> list[str]:
     return [sys.executable, *stage]
 
 
+OWNER_FILE = ".r1studio-run"
+
+
+class RunDirError(RuntimeError):
+    """The run folder holds files of something else; the run must not write into it."""
+
+
+def run_dir_claim(run: Run) -> Path:
+    """Create the run folder, or check that an existing one is this run's own.
+
+    A folder is this run's when its `.r1studio-run` file holds the run's uid; an empty folder is
+    taken. Anything else (another run's events and checkpoints, left by a database that was
+    reset over the same data dir) is refused: writing there would mix the two runs' events and
+    let `save_total_limit` delete the other run's checkpoints.
+    """
+    run_dir = Path(run.run_dir)
+    owner = run_dir / OWNER_FILE
+    if run_dir.is_dir():
+        if owner.is_file():
+            if owner.read_text().strip() != run.uid.hex:
+                raise RunDirError(
+                    f"{run_dir} belongs to another run (its {OWNER_FILE} names "
+                    f"{owner.read_text().strip()[:40]!r}); retry this run to get a folder of its own"
+                )
+            return run_dir
+        if any(run_dir.iterdir()):
+            raise RunDirError(
+                f"{run_dir} is not empty and was not created by this run; move it away or "
+                "retry this run to get a folder of its own"
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    owner.write_text(run.uid.hex + "\n")
+    return run_dir
+
+
 def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
     """Write config.json and start the pipeline process in its own process group."""
-    run_dir = Path(run.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_claim(run)
     config_path = run_dir / "config.json"
     config_path.write_text(json.dumps(run.config, indent=2))
     command = pipeline_command(run.kind, config_path, run_dir)
@@ -178,6 +216,7 @@ class Supervision:
         self.term_sent_at: float | None = None
         self.killed = False
         self.cancelled = False
+        self.lost = False
 
     def ingest(self) -> None:
         ingest.events_drain(run=self.run, skip_until_step=self.skip_until_step)
@@ -190,9 +229,13 @@ class Supervision:
             runs_sweep_lost()
             last["sweep"] = now
         if not self.cancelled:
-            self.cancelled = Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+            state = Run.objects.filter(pk=self.run.pk).values("status", "cancel_requested").first()
+            # Cancelled by a user, or marked lost (a sweep while the database was away): either
+            # way no one supervises this process any more, so it must not keep training.
+            self.lost = state is None or state["status"] != RunStatus.RUNNING
+            self.cancelled = self.lost or state["cancel_requested"]
         if self.cancelled and self.term_sent_at is None:
-            logger.info("run %s: cancel requested, SIGTERM to group %s", self.run.pk, self.proc.pid)
+            logger.info("run %s: stopping, SIGTERM to group %s", self.run.pk, self.proc.pid)
             _signal_group(self.proc.pid, signal.SIGTERM)
             self.term_sent_at = now
         elif (
@@ -208,15 +251,26 @@ class Supervision:
 
     def loop(self) -> int:
         last = {"beat": time.monotonic(), "sweep": 0.0}
+        failures = 0
         while True:
             code = self.proc.poll()
             try:
                 self.ingest()
                 self.tick(time.monotonic(), last)
-            except Exception:
-                # A database hiccup must not orphan the process: log, keep the process, retry.
-                logger.exception("run %s: supervisor tick failed; retrying", self.run.pk)
+                failures = 0
+            except DATABASE_AWAY as error:
+                # The database is restarting or unreachable: keep the process and retry; the
+                # byte offset makes the next drain store exactly what this one did not.
+                logger.warning("run %s: database unavailable (%s); retrying", self.run.pk, error)
                 close_old_connections()
+            except Exception:
+                # Our own bookkeeping is broken (a bug, an event we cannot store): retrying
+                # forever would leave a process training unsupervised, so give up and fail.
+                failures += 1
+                logger.exception("run %s: supervisor tick failed (%s)", self.run.pk, failures)
+                close_old_connections()
+                if failures >= MAX_TICK_FAILURES:
+                    raise
             if code is not None:
                 break
             time.sleep(TICK_SECONDS)
@@ -244,9 +298,15 @@ def _failure(run: Run, code: int) -> tuple[str, str]:
     return error, stderr
 
 
-def finish(run: Run, code: int, *, cancelled: bool) -> str:
-    """Record the outcome of an exited process on the row; returns the final status."""
+def finish(run: Run, code: int, *, cancelled: bool, lost: bool = False) -> str:
+    """Record the outcome of an exited process on the row; returns the final status.
+
+    A run that was marked lost and stopped for it stays lost (resumable) unless its process
+    finished anyway."""
     now = timezone.now()
+    if lost and code != 0:
+        run.refresh_from_db()
+        return run.status
     fields: dict[str, Any] = {"finished_at": now, "eta_seconds": None, "heartbeat_at": now}
     if code == 0:
         fields["status"] = RunStatus.FINISHED
@@ -262,15 +322,52 @@ def finish(run: Run, code: int, *, cancelled: bool) -> str:
     return run.status
 
 
+FAILURE_HINT = (
+    "The worker could not supervise this run. Retry it; if it fails again, the worker's log "
+    "(the `celery worker` output of `make run`) has the details."
+)
+
+
+def _fail_unsupervised(run_id: int, error: BaseException) -> None:
+    """Put a supervisor failure on the row (queued or running → failed), whatever state the
+    database connection is in; a few tries, since the failure may be the database itself."""
+    fields = {
+        "status": RunStatus.FAILED,
+        "finished_at": timezone.now(),
+        "error": str(error)
+        if isinstance(error, RunDirError)
+        else f"the run supervisor failed: {type(error).__name__}: {error}. {FAILURE_HINT}",
+        "traceback": "".join(traceback.format_exception(error)),
+        "eta_seconds": None,
+    }
+    for attempt in range(5):
+        try:
+            close_old_connections()
+            Run.objects.filter(pk=run_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
+                **fields
+            )
+            return
+        except Exception:
+            logger.exception("run %s: could not record the supervisor failure", run_id)
+            from django.db import connections
+
+            connections.close_all()
+            time.sleep(min(2**attempt, 10))
+
+
 def supervise(run_id: int, *, hostname: str) -> str | None:
-    """Run `run_id` to its end on this worker; returns its final status (None: not claimed)."""
-    claimed = claim(run_id, hostname)
-    if claimed is None:
-        logger.info("run %s: not queued any more, nothing to do", run_id)
-        return None
-    run, resume = claimed
+    """Run `run_id` to its end on this worker; returns its final status (None: not claimed).
+
+    Never raises: any failure of its own bookkeeping (the claim included) ends the run
+    `failed` with the error and a hint, and kills the pipeline process if it started.
+    """
     proc = None
     try:
+        claimed = claim(run_id, hostname)
+        if claimed is None:
+            logger.info("run %s: not queued any more, nothing to do", run_id)
+            return None
+        run, resume = claimed
         skip_until_step = None
         if resume:
             # Lines the last process wrote after its supervisor died; then a trainer resumed
@@ -285,17 +382,11 @@ def supervise(run_id: int, *, hostname: str) -> str | None:
         ingest.events_publish(run.pk, ingest.run_state_payload(run))
         supervision = Supervision(run, proc, skip_until_step=skip_until_step)
         code = supervision.loop()
-        return finish(run, code, cancelled=supervision.cancelled)
-    except Exception:
+        return finish(run, code, cancelled=supervision.cancelled, lost=supervision.lost)
+    except Exception as error:
         logger.exception("run %s: supervisor failed", run_id)
         if proc is not None and proc.poll() is None:
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        close_old_connections()
-        Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED,
-            finished_at=timezone.now(),
-            error="the run supervisor failed (see traceback)",
-            traceback=traceback.format_exc(),
-        )
+        _fail_unsupervised(run_id, error)
         return RunStatus.FAILED

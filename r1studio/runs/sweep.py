@@ -47,26 +47,27 @@ def _worker_stopping(worker: Any) -> bool:
 
 def _sweep_loop(worker: Any, stop: threading.Event) -> None:
     from django.conf import settings
-    from django.db import connection
 
+    from r1studio.core.forksafe import forksafe_db
     from r1studio.runs.services import runs_sweep_lost
 
     hostname = getattr(worker, "hostname", "") or ""
     first = True
     while not stop.is_set() and not _worker_stopping(worker):
         try:
-            if first and hostname:
-                lost = runs_mark_worker_lost(hostname=hostname)
-                if lost:
-                    logger.warning(
-                        "marked %s run(s) of the restarted worker %s lost", lost, hostname
-                    )
-            runs_sweep_lost()
+            # No connection held between sweeps, nor across a fork of the pool.
+            with forksafe_db():
+                if first and hostname:
+                    lost = runs_mark_worker_lost(hostname=hostname)
+                    if lost:
+                        logger.warning(
+                            "marked %s run(s) of the restarted worker %s lost", lost, hostname
+                        )
+                runs_sweep_lost()
         except Exception:
             logger.warning("lost-run sweep failed; retrying later", exc_info=True)
         finally:
             first = False
-            connection.close()  # no idle connection held between sweeps
         stop.wait(max(1.0, settings.R1STUDIO_LOST_AFTER_SECONDS / 2))
 
 

@@ -6,6 +6,9 @@ alike (it is a bootstep, not a `worker_ready` handler, because embedded workers 
 R1STUDIO_HEARTBEAT_SECONDS; a clean shutdown stamps `stopped_at` so the worker shows as offline
 at once. A failed write is logged and retried at the next beat: the heartbeat never takes the
 worker down.
+
+Each beat opens and closes its own connection inside `forksafe_db`, so the pool children the
+worker forks never inherit one (see r1studio.core.forksafe).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 import psutil
 from celery import bootsteps
+
+from r1studio.core.forksafe import forksafe_db
 
 logger = logging.getLogger(__name__)
 
@@ -106,21 +111,16 @@ class Heartbeat:
 
     def _safe_beat(self, *, stopping: bool = False) -> None:
         try:
-            self.beat(stopping=stopping)
+            with forksafe_db():
+                self.beat(stopping=stopping)
         except Exception:
             logger.warning("worker heartbeat failed; retrying at the next beat", exc_info=True)
 
     def _loop(self) -> None:
-        from django.db import connections
-
-        try:
-            while not self._stop.is_set():
-                self._safe_beat()
-                self._stop.wait(self.interval)
-            self._safe_beat(stopping=True)
-        finally:
-            # This thread's connection would otherwise stay open (and block DROP DATABASE).
-            connections.close_all()
+        while not self._stop.is_set():
+            self._safe_beat()
+            self._stop.wait(self.interval)
+        self._safe_beat(stopping=True)
 
 
 class HeartbeatStep(bootsteps.StartStopStep):

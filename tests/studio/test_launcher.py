@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
-import os
 import re
 import signal
 import subprocess
@@ -20,7 +19,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -90,29 +88,6 @@ class Studio:
 
     def process_handle(self) -> psutil.Process:
         return psutil.Process(self.process.pid)
-
-
-@pytest.fixture
-def studio_env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("REDIS_URL", None)  # exercise the embedded Redis
-    env.update(
-        DJANGO_SETTINGS_MODULE="r1studio.settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'studio.sqlite3'}",
-        R1STUDIO_DATA_DIR=str(tmp_path / "data"),
-        SECRET_KEY="launcher-test-secret-key",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-@pytest.fixture
-def studios() -> Iterator[list[Studio]]:
-    started: list[Studio] = []
-    yield started
-    for studio in started:  # a failed test must not leave a studio running
-        if studio.process.poll() is None:
-            studio.kill_everything()
 
 
 def log_in(studio: Studio, username: str, password: str) -> str:

@@ -38,7 +38,8 @@ def test_it_runs_a_toy_grpo_stage_to_finished(celery_worker, researcher, data_di
     assert run.worker == celery_worker.hostname
     assert run.started_at and run.finished_at and run.last_event_at and run.heartbeat_at
     run_dir = Path(run.run_dir)
-    assert run_dir == data_dir / "runs" / str(run.pk)
+    assert run_dir == data_dir / "runs" / f"{run.pk}-{run.uid.hex}"
+    assert (run_dir / ".r1studio-run").read_text().strip() == run.uid.hex
     assert (run_dir / "config.json").is_file() and (run_dir / "final").is_dir()
     assert run.events_offset == (run_dir / "events.jsonl").stat().st_size
     assert (run_dir / "stdout.log").exists() and (run_dir / "stderr.log").exists()
@@ -47,8 +48,9 @@ def test_it_runs_a_toy_grpo_stage_to_finished(celery_worker, researcher, data_di
     reward = run_metrics_series(run=run, name="reward")
     assert reward["steps"] == [1, 2, 3, 4, 5, 6] and reward["total"] == 6
     assert "rewards/accuracy/mean" in run_metric_names(run=run)
-    # samples every 2 steps, 8 completions each
-    assert Trace.objects.filter(run=run).count() == 3 * 8
+    # samples every 2 steps, 8 completions each; the 4 probe prompts before training and then
+    assert Trace.objects.filter(run=run, source="train").count() == 3 * 8
+    assert Trace.objects.filter(run=run, source="probe").count() == 4 * 4
     models = [c.path for c in model_choices(user=researcher)]
     assert (
         str(run_dir / "final") in models and str(run_dir / "checkpoints" / "checkpoint-6") in models
