@@ -205,6 +205,9 @@ class PeriodicEval(_Section):
     """Greedy accuracy on a benchmark every N steps during RL (the paper watches AIME)."""
 
     benchmark: str = _f("", "Benchmark preset or JSONL/Parquet path (empty: no periodic eval).")
+    name: str = _f(
+        "", "Short name in charts and on Benchmarks (empty: the preset or the file's stem).", True
+    )
     every_steps: int = _f(0, "Evaluate every N steps (0: only at the end).", ge=0)
     limit: int = _f(50, "Problems evaluated each time.", ge=1)
     max_new_tokens: int = _f(

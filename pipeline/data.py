@@ -122,6 +122,25 @@ def _load_folder(path: Path, split: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
 
+_DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def benchmark_label(name: str, path: str = "") -> str:
+    """The short name a benchmark goes by in metric names and on the Benchmarks page.
+
+    A preset or a label keeps its name; a file, folder or hub id gives its last part without
+    the extension, so a metric reads ``eval/heldout/pass@1``, never a whole path.
+
+    >>> benchmark_label("toy-heldout", "/data/heldout.jsonl"), benchmark_label("data/gsm.jsonl")
+    ('toy-heldout', 'gsm')
+    """
+    source = (name or path or "").strip()
+    path_like = any(c in source for c in "/\\") or source.lower().endswith(_DATA_SUFFIXES)
+    if not path_like or source in PRESET_FILES:
+        return source or "benchmark"
+    last = source.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return (Path(last).stem if last.lower().endswith(_DATA_SUFFIXES) else last) or "benchmark"
+
 
 def load_benchmark(
     name: str,

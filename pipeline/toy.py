@@ -42,6 +42,8 @@ CHAT_TEMPLATE = (
 )
 STYLE_WEIGHTS = {"think": 0.30, "direct": 0.42, "bare": 0.28}
 RUNS_VAR = "${runs}"
+# The held-out set's one name, in RL's periodic eval and in the evaluate stage alike.
+HELDOUT_NAME = "toy-heldout"
 
 
 @dataclass(frozen=True)
@@ -332,7 +334,12 @@ def _grpo(model: str, data: str, settings: dict, eval_data: str, rewards: list[d
         "output": {"save_steps": max(1, steps // 2), "save_total_limit": 2},
         "log_samples_every": max(1, steps // 10),
         "log_samples_count": 16,
-        "eval": {"benchmark": eval_data, "every_steps": max(1, steps // 2), "limit": 64},
+        "eval": {
+            "benchmark": eval_data,
+            "name": HELDOUT_NAME,
+            "every_steps": max(1, steps // 2),
+            "limit": 64,
+        },
         "seed": 0,
     }
 
@@ -373,7 +380,7 @@ def _evaluate(model: str, heldout: str, limit: int) -> dict:
     return {
         "kind": "evaluate",
         "model": _model(model),
-        "benchmarks": [{"name": "toy-heldout", "path": heldout}],
+        "benchmarks": [{"name": HELDOUT_NAME, "path": heldout}],
         "sampling": {"k": 4, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32},
         "limit": limit,
         "seed": 0,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import rewards
-from pipeline.data import build_prompt, load_benchmark
+from pipeline.data import benchmark_label, build_prompt, load_benchmark
 from pipeline.reporting import Reporter, stop_requested
 from pipeline.stages.common import (
     StageCancelled,
@@ -151,7 +151,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     summary: dict[str, dict] = {}
     done = 0
     for spec, rows in benches:
-        label = spec.name
+        label = benchmark_label(spec.name, spec.path)
         result_file = out_dir / f"{_slug(label)}.json"
         if resume and result_file.exists():
             summary[label] = json.loads(result_file.read_text())["metrics"]

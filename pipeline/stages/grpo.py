@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import rewards
-from pipeline.data import build_prompt, load_benchmark, load_problems
+from pipeline.data import benchmark_label, build_prompt, load_benchmark, load_problems
 from pipeline.reporting import Reporter, ReporterCallback, stop_requested
 from pipeline.stages.common import (
     ANSWER_REWARDS,
@@ -158,14 +158,15 @@ def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokeni
         )
         problems = [dict(r) for r in bench.select(range(min(ev.limit, len(bench))))]
         grader = grader_for(ev.benchmark)
+        label = benchmark_label(ev.name or ev.benchmark)
         max_new = ev.max_new_tokens or config.trainer.max_completion_length
 
         def evaluate(model: Any, step: int) -> None:
             metrics, items = evaluate_model(
                 model, tokenizer, problems, config.data, grader, max_new_tokens=max_new
             )
-            reporter.eval(step, ev.benchmark, metrics, 1, items)
-            reporter.metrics(step, {f"eval/{k}": v for k, v in metrics.items()})
+            reporter.eval(step, label, metrics, 1, items)
+            reporter.metrics(step, {f"eval/{label}/{k}": v for k, v in metrics.items()})
 
         class EvalCallback(TrainerCallback):
             def on_step_end(self, args, state, control, model=None, **kwargs):

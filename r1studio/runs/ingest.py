@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from pipeline.data import benchmark_label
 from r1studio.metrics.live import publish, run_state
 from r1studio.metrics.services import metrics_ingest
 from r1studio.runs.models import Checkpoint, Run
@@ -101,6 +102,15 @@ def split_traceback(message: str) -> tuple[str, str]:
     return text, ""
 
 
+def _short_benchmark(event: dict) -> dict:
+    """An `eval` event named by its benchmark's short name (`heldout`, not the file's path):
+    older pipelines and outside scripts send paths, which charts and the Benchmarks page would
+    otherwise show as a second benchmark."""
+    if event["type"] != "eval":
+        return event
+    return {**event, "benchmark": benchmark_label(str(event.get("benchmark") or ""))}
+
+
 def _run_fields(run: Run, events: list[dict], apply_status: bool) -> dict[str, Any]:
     """The Run row's new values from status, progress, metrics and checkpoint events."""
     fields: dict[str, Any] = {}
@@ -163,6 +173,7 @@ def events_ingest(
             for e in events
             if e["type"] not in STEP_EVENTS or (_int(e.get("step")) or 0) > skip_until_step
         ]
+    events = [_short_benchmark(e) for e in events]
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.events_offset != start_offset:

@@ -56,6 +56,10 @@ def test_grpo_reports_trl_metrics_samples_checkpoints_and_status(grpo_run: Path,
     assert [e["step"] for e in evals] == [15, 30]
     assert {"pass@1", "think_first"} <= set(evals[-1]["metrics"])
     assert len(evals[-1]["items"]) == 64
+    # The held-out file goes by the short name the evaluate stage gives it, never its path.
+    assert {e["benchmark"] for e in evals} == {"toy-heldout"}
+    assert "eval/toy-heldout/pass@1" in events.metric_names(log)
+    assert not any(n.startswith("eval/") and n.count("/") != 2 for n in events.metric_names(log))
 
     progress = events.of(log, "progress")
     assert progress[-1]["step"] == progress[-1]["total_steps"] == 30

@@ -105,5 +105,22 @@ def test_it_sweeps_runs_whose_heartbeat_stopped(run: Run, settings):
     assert fresh.status == RunStatus.RUNNING
 
 
+def test_it_names_an_evaluated_file_by_its_short_name(run: Run):
+    from r1studio.evals.models import EvalResult
+    from r1studio.metrics.selectors import run_metric_names
+    from r1studio.traces.models import Trace
+
+    item = {"prompt": "1+1?", "reference": "2", "completions": ["<answer>2</answer>"],
+            "correct": [True], "pass@1": 1.0}  # fmt: skip
+    event = {"type": "eval", "step": 5, "benchmark": "/srv/toy/data/heldout.jsonl",
+             "metrics": {"pass@1": 0.5}, "n_samples": 1, "items": [item]}  # fmt: skip
+
+    events_ingest(run_id=run.pk, events=[event], start_offset=0, end_offset=10)
+
+    assert EvalResult.objects.get(run=run).benchmark == "heldout"
+    assert "eval/heldout/pass@1" in run_metric_names(run=run)
+    assert set(Trace.objects.filter(run=run).values_list("benchmark", flat=True)) <= {"heldout"}
+
+
 def _m(step: int, reward: float) -> dict:
     return {"type": "metrics", "time": 1.0, "step": step, "values": {"reward": reward}}
