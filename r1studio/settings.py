@@ -154,6 +154,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+# `{% static %}` URLs carry the file's content hash (`?v=`): served with a year-long cache and
+# gzip by r1studio.core.static, still with no collectstatic step.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "r1studio.core.static.VersionedStaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,

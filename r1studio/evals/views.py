@@ -7,7 +7,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from r1studio.core.roles import RESEARCHER, role_required
-from r1studio.evals.selectors import eval_leaderboards, eval_result_for_user, eval_result_problems
+from r1studio.evals.selectors import (
+    eval_leaderboards,
+    eval_models,
+    eval_result_for_user,
+    eval_result_problems,
+)
 
 
 @require_GET
@@ -26,5 +31,10 @@ def result_detail(request: HttpRequest, result_id: int) -> HttpResponse:
     result = eval_result_for_user(user=request.user, result_id=result_id)
     if result is None:
         raise Http404("No such evaluation result.")
-    context = {"result": result, "run": result.run, "problems": eval_result_problems(result=result)}
+    context = {
+        "result": result,
+        "run": result.run,
+        "model": eval_models(results=[result], user=request.user)[result.pk],
+        "problems": eval_result_problems(result=result),
+    }
     return render(request, "evals/result.html", context)

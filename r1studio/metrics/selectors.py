@@ -9,6 +9,7 @@ of a 1M-point series well under 100 ms.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,9 @@ __all__ = [
     "downsample_indices",
     "run_alerts",
     "run_for_user",
+    "run_last_values",
     "run_metric_names",
+    "run_metric_points",
     "run_metrics_after",
     "run_metrics_series",
     "runs_visible_to",
@@ -161,6 +164,35 @@ def run_metrics_many(
     if names is not None:
         qs = qs.filter(name__in=names)
     return [series_payload(s, name=s.name, max_points=max_points) for s in qs]
+
+
+def run_last_values(*, run: Run, names: list[str]) -> dict[str, float | None]:
+    """The last logged value of each of these series of the run (absent names are left out)."""
+    rows = MetricSeries.objects.filter(run=run, name__in=names).values_list("name", "last_value")
+    return {name: _finite(value) for name, value in rows}
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and np.isfinite(value) else None
+
+
+def run_metric_points(*, run: Run) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Every raw point of the run as `(name, steps, values)` pieces, one chunk at a time.
+
+    Series in name order, points in step order; at most one chunk's blob is in memory at once,
+    so an export of a million points streams in constant memory.
+    """
+    series = list(MetricSeries.objects.filter(run=run).order_by("name").values_list("pk", "name"))
+    for pk, name in series:
+        blobs = (
+            MetricChunk.objects.filter(series_id=pk).order_by("seq").values_list("data", flat=True)
+        )
+        for blob in blobs.iterator(chunk_size=4):
+            yield (name, *storage.unpack(blob))
+        tail = MetricSeries.objects.filter(pk=pk).values_list("tail", flat=True).first()
+        steps, values = storage.unpack(tail)
+        if steps.size:
+            yield name, steps, values
 
 
 def run_metric_names(*, run: Run) -> list[str]:

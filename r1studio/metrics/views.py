@@ -1,9 +1,16 @@
-"""Metric pages and endpoints: chart JSON, the live SSE stream, the compare page."""
+"""Metric pages and endpoints: chart JSON, the live SSE stream, exports, the compare page."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -17,6 +24,7 @@ from r1studio.metrics.panels import PANELS, PANELS_BY_KEY, panel_names
 from r1studio.metrics.selectors import (
     run_for_user,
     run_metric_names,
+    run_metric_points,
     run_metrics_many,
     runs_visible_to,
 )
@@ -61,6 +69,53 @@ def series_json(request: HttpRequest, run_id: int) -> JsonResponse:
             "series": series,
         }
     )
+
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+def _csv_parts(run: Run) -> Iterator[str]:
+    yield "name,step,value\r\n"
+    for name, steps, values in run_metric_points(run=run):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerows(
+            (name, step, value if math.isfinite(value) else "")
+            for step, value in zip(steps.tolist(), values.tolist(), strict=True)
+        )
+        yield buffer.getvalue()
+
+
+def _jsonl_parts(run: Run) -> Iterator[str]:
+    for name, steps, values in run_metric_points(run=run):
+        head = '{"name": ' + json.dumps(name) + ', "step": '
+        yield "".join(
+            f'{head}{step}, "value": {repr(value) if math.isfinite(value) else "null"}}}\n'
+            for step, value in zip(steps.tolist(), values.tolist(), strict=True)
+        )
+
+
+async def _as_async(parts: Iterator[str]) -> AsyncIterator[str]:
+    """Pull each part in the sync thread (the ORM's): under ASGI, Django reads a synchronous
+    iterator to its end into memory before sending a byte, which an export must not do."""
+    done = object()
+    while (part := await sync_to_async(next)(parts, done)) is not done:
+        yield part
+
+
+@require_GET
+@role_required(RESEARCHER)
+def export(request: HttpRequest, run_id: int, fmt: str) -> StreamingHttpResponse:
+    """Every raw point of the run as CSV (`name,step,value`) or JSONL (one point a line),
+    streamed one stored chunk at a time. NaN is an empty CSV field and a JSONL null."""
+    run = _get_run_for_user(request, run_id)
+    if fmt not in EXPORT_TYPES:
+        raise Http404("Export as csv or jsonl.")
+    parts = _csv_parts(run) if fmt == "csv" else _jsonl_parts(run)
+    content = _as_async(parts) if isinstance(request, ASGIRequest) else parts
+    response = StreamingHttpResponse(content, content_type=EXPORT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.{fmt}"'
+    return response
 
 
 def _stream_refusal(request: HttpRequest, run_id: int) -> HttpResponse | None:
@@ -144,6 +199,12 @@ def compare(request: HttpRequest) -> HttpResponse:
         "picker": picker,
         "selected_ids": {r.pk for r in selected},
         "selected": selected,
-        "compare_spec": {"panel": panel_key, "series": series},
+        "compare_spec": {
+            "panel": panel_key,
+            "series": series,
+            "chart": PANELS_BY_KEY[panel_key].chart,
+            "y_title": PANELS_BY_KEY[panel_key].y_title,
+            "rate": PANELS_BY_KEY[panel_key].rate,
+        },
     }
     return render(request, "metrics/compare.html", context)

@@ -9,6 +9,9 @@
  * with Plotly.extendTraces; `status` means the run ended. Each update is re-dispatched on
  * window as the "r1:run-update" CustomEvent (and "r1:run-status" at the end) so the run page
  * can refresh its progress bar without opening a second stream.
+ * Panels: lines over steps, or (spec.chart "bars") one bar per series showing its last value,
+ * with the spec.rate series as a percentage in the caption (a generate run's counts). Each
+ * panel has a "log y" checkbox (its initial state is spec.log_y).
  * Text from the server is only ever set with textContent.
  */
 (function () {
@@ -52,16 +55,25 @@
     return [lo - pad, lo + pad];
   }
 
-  function layoutFor(count) {
+  /* The legend sits above the plot, clear of the x-axis title; margins grow to fit it. A
+   * change of axis type resets the zoom (uirevision), so the log axis autoranges. */
+  function layoutFor(count, spec, logY) {
+    spec = spec || {};
     return {
-      height: 260, margin: { l: 55, r: 15, t: 10, b: 35 },
-      xaxis: { title: { text: "step" }, zeroline: false },
-      yaxis: { zeroline: false, exponentformat: "e" },
-      showlegend: count > 1, legend: { orientation: "h", y: -0.28, font: { size: 11 } },
-      hovermode: "x unified", uirevision: "keep",
+      height: 260, margin: { l: 60, r: 15, t: 10, b: 40 },
+      xaxis: { title: { text: spec.chart === "bars" ? "" : "step" }, zeroline: false, automargin: true },
+      yaxis: { title: { text: spec.y_title || "" }, zeroline: false, exponentformat: "e",
+        automargin: true, type: logY ? "log" : "linear" },
+      showlegend: count > 1,
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } },
+      hovermode: spec.chart === "bars" ? "closest" : "x unified",
+      uirevision: logY ? "log" : "linear",
     };
   }
-  var CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  /* An offline tool: no Chart Studio links, no "send data" or cloud buttons. */
+  var CONFIG = { displaylogo: false, showLink: false, sendData: false, showSendToCloud: false,
+    showEditInChartStudio: false, responsive: true,
+    modeBarButtonsToRemove: ["lasso2d", "select2d", "sendDataToCloud", "editInChartStudio"] };
 
   function countText(lines) {
     var shown = 0, total = 0;
@@ -70,21 +82,82 @@
   }
 
   /* Plotly traces for lines [{label, steps, values}] at a smoothing weight: raw lines fade
-   * behind their smoothed copies. Two traces per line when smoothing, else one. */
+   * behind their smoothed copies ("reward" and "reward (smoothed)", one legend entry that
+   * toggles both). Two traces per line when smoothing, else one. Sparse series (a benchmark
+   * evaluated every N steps) get markers. */
   function plotTraces(lines, smoothing) {
     var traces = [];
     lines.forEach(function (line, i) {
       var color = COLORS[i % COLORS.length];
-      traces.push({ x: line.steps.slice(), y: line.values.slice(), name: label(line.label),
-        mode: line.steps.length === 1 ? "markers" : "lines", type: "scatter",
-        line: { color: color, width: 1.5 }, marker: { color: color },
+      var name = label(line.label);
+      var mode = line.steps.length === 1 ? "markers" : line.steps.length <= 50 ? "lines+markers" : "lines";
+      traces.push({ x: line.steps.slice(), y: line.values.slice(), name: name, legendgroup: name,
+        mode: mode, type: "scatter", line: { color: color, width: 1.5 }, marker: { color: color, size: 5 },
         opacity: smoothing > 0 ? 0.3 : 1, showlegend: smoothing === 0, hoverinfo: "x+y+name" });
       if (smoothing > 0) {
-        traces.push({ x: line.steps.slice(), y: ema(line.values, smoothing), name: label(line.label),
-          mode: "lines", type: "scatter", line: { color: color, width: 2 } });
+        traces.push({ x: line.steps.slice(), y: ema(line.values, smoothing), name: name + " (smoothed)",
+          legendgroup: name, mode: "lines", type: "scatter", line: { color: color, width: 2 } });
       }
     });
     return traces;
+  }
+
+  function lastValue(values) {
+    for (var i = values.length - 1; i >= 0; i--) {
+      if (values[i] !== null && isFinite(values[i])) return values[i];
+    }
+    return null;
+  }
+
+  /* "dropped/keep_correct" -> "dropped: keep_correct", "verifiers/accuracy/mean" -> "accuracy". */
+  function barLabel(name) {
+    var m = /^verifiers\/(.+)\/mean$/.exec(name);
+    if (m) return m[1];
+    return String(name).replace(/^dropped\//, "dropped: ");
+  }
+
+  function barColor(name) {
+    if (/^dropped\//.test(name)) return "#d1495b";
+    if (name === "kept") return "#1f8a4c";
+    return "#5c677d";
+  }
+
+  function formatValue(v) {
+    if (v === null) return "";
+    return Number.isInteger(v) ? v.toLocaleString() : v.toPrecision(3);
+  }
+
+  /* Bar traces: groups [{label, names, values}] (values: each name's last value), one trace
+   * per group; a single group colours its bars by meaning (dropped red, kept green). */
+  function barTraces(groups) {
+    return groups.map(function (group, i) {
+      var single = groups.length === 1;
+      return { type: "bar", name: label(group.label), x: group.names.map(barLabel),
+        y: group.values, text: group.values.map(formatValue), textposition: "auto",
+        hovertemplate: "%{x}: %{y}<extra>" + (single ? "" : label(group.label)) + "</extra>",
+        marker: { color: single ? group.names.map(barColor) : COLORS[i % COLORS.length] } };
+    });
+  }
+
+  function bindLogToggle(root, onChange) {
+    root.addEventListener("change", function (e) {
+      var box = e.target;
+      if (!box.matches || !box.matches("[data-log-y]")) return;
+      var fig = box.closest("[data-panel]");
+      if (fig) onChange(fig.dataset.panel, box.checked);
+    });
+  }
+
+  function logToggle(checked) {
+    var wrap = document.createElement("label");
+    wrap.className = "log-toggle";
+    var box = document.createElement("input");
+    box.type = "checkbox";
+    box.setAttribute("data-log-y", "");
+    box.checked = !!checked;
+    wrap.appendChild(box);
+    wrap.appendChild(document.createTextNode(" log y"));
+    return wrap;
   }
 
   function bindSmoothing(root, onChange) {
@@ -119,10 +192,22 @@
     var self = this;
     this.smoothing = bindSmoothing(root, function (v) { self.smoothing = v; self.redrawAll(); });
     root.querySelectorAll("[data-panel]").forEach(function (el) {
+      var box = el.querySelector("[data-log-y]");
       self.panels[el.dataset.panel] = { el: el, plot: el.querySelector("[data-plot]"),
-        count: el.querySelector("[data-count]"), names: [], drawn: false };
+        count: el.querySelector("[data-count]"), rate: el.querySelector("[data-rate]"),
+        names: [], drawn: false, logY: !!(box && box.checked) };
+    });
+    bindLogToggle(root, function (key, on) {
+      var panel = self.panels[key];
+      if (!panel) return;
+      panel.logY = on;
+      if (panel.names.length) self.draw(panel);
     });
   }
+
+  RunPanels.prototype.specFor = function (key) {
+    return this.spec.find(function (p) { return p.key === key; }) || {};
+  };
 
   RunPanels.prototype.panelKey = function (name) {
     for (var i = 0; i < this.spec.length; i++) {
@@ -147,7 +232,16 @@
     count.setAttribute("data-count", "");
     cap.appendChild(title);
     cap.appendChild(document.createTextNode(" "));
+    var rate = null;
+    if (spec.rate) {
+      rate = document.createElement("span");
+      rate.className = "panel-rate";
+      rate.setAttribute("data-rate", "");
+      cap.appendChild(rate);
+      cap.appendChild(document.createTextNode(" "));
+    }
     cap.appendChild(count);
+    cap.appendChild(logToggle(spec.log_y));
     var plot = document.createElement("div");
     plot.className = "panel-plot";
     plot.setAttribute("data-plot", "");
@@ -163,7 +257,8 @@
     this.grid.insertBefore(fig, before);
     var empty = this.root.querySelector("[data-empty]");
     if (empty) empty.hidden = true;
-    this.panels[key] = { el: fig, plot: plot, count: count, names: [], drawn: false };
+    this.panels[key] = { el: fig, plot: plot, count: count, rate: rate, names: [], drawn: false,
+      logY: !!spec.log_y };
     return this.panels[key];
   };
 
@@ -173,7 +268,9 @@
     var panel = this.ensurePanel(key);
     if (panel.names.indexOf(name) < 0) {
       panel.names.push(name);
-      panel.names.sort();
+      var res = this.patterns[this.spec.indexOf(this.specFor(key))];
+      var rank = function (n) { for (var i = 0; i < res.length; i++) if (res[i].test(n)) return i; return res.length; };
+      panel.names.sort(function (a, b) { return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0); });
       panel.drawn = false;
     }
     return panel;
@@ -181,16 +278,32 @@
 
   RunPanels.prototype.draw = function (panel) {
     var self = this;
+    var spec = this.specFor(panel.el.dataset.panel);
+    if (spec.chart === "bars") { this.drawBars(panel, spec); return; }
     var lines = panel.names.map(function (n) {
       var s = self.series[n];
       return { label: n, steps: s.steps, values: s.values, shown: s.shown, total: s.total };
     });
-    var layout = layoutFor(lines.length);
-    var flat = flatRange(lines);
+    var layout = layoutFor(lines.length, spec, panel.logY);
+    var flat = panel.logY ? null : flatRange(lines);
     if (flat) layout.yaxis.range = flat;
     panel.flat = !!flat;
     Plotly.react(panel.plot, plotTraces(lines, this.smoothing), layout, CONFIG);
     panel.count.textContent = countText(lines);
+    panel.drawn = true;
+  };
+
+  RunPanels.prototype.drawBars = function (panel, spec) {
+    var self = this;
+    var names = panel.names.filter(function (n) { return n !== spec.rate; });
+    var values = names.map(function (n) { return lastValue(self.series[n].values); });
+    Plotly.react(panel.plot, barTraces([{ label: spec.title, names: names, values: values }]),
+      layoutFor(1, spec, panel.logY), CONFIG);
+    if (panel.rate && spec.rate && this.series[spec.rate]) {
+      var rate = lastValue(this.series[spec.rate].values);
+      panel.rate.textContent = rate === null ? "" : spec.rate.replace(/_/g, " ") + " " + (rate * 100).toFixed(1) + "%";
+    }
+    panel.count.textContent = "";
     panel.drawn = true;
   };
 
@@ -273,7 +386,8 @@
       var fresh = freshByName[n];
       return fresh && self.series[n].steps.length - fresh.length < 2;
     });
-    if (!panel.drawn || panel.flat || this.smoothing > 0 || sparse) { this.draw(panel); return; }
+    var bars = this.specFor(panel.el.dataset.panel).chart === "bars";
+    if (!panel.drawn || panel.flat || bars || this.smoothing > 0 || sparse) { this.draw(panel); return; }
     var xs = [], ys = [], idx = [];
     panel.names.forEach(function (name, i) {
       var fresh = freshByName[name];
@@ -292,8 +406,11 @@
     this.spec = JSON.parse(document.getElementById(root.dataset.specId).textContent);
     this.fig = root.querySelector("[data-panel]");
     this.lines = [];
+    var box = this.fig && this.fig.querySelector("[data-log-y]");
+    this.logY = !!(box && box.checked);
     var self = this;
     this.smoothing = bindSmoothing(root, function (v) { self.smoothing = v; self.draw(); });
+    bindLogToggle(root, function (key, on) { self.logY = on; self.draw(); });
   }
 
   Compare.prototype.load = function () {
@@ -306,7 +423,8 @@
         .then(function (data) {
           return data.series.map(function (s) {
             var name = entry.names.length > 1 ? entry.label + " · " + s.name : entry.label;
-            return { label: name, steps: s.steps, values: s.values, shown: s.shown, total: s.total };
+            return { label: name, run: entry.label, name: s.name, steps: s.steps, values: s.values,
+              shown: s.shown, total: s.total };
           });
         });
     });
@@ -319,7 +437,24 @@
   Compare.prototype.draw = function () {
     if (!this.fig) return;
     var plot = this.fig.querySelector("[data-plot]");
-    var layout = layoutFor(this.lines.length);
+    var spec = this.spec.chart ? this.spec : {};
+    if (spec.chart === "bars") {
+      var groups = {}, order = [];
+      this.lines.forEach(function (line) {
+        if (line.name === spec.rate) return;
+        if (!groups[line.run]) { groups[line.run] = { label: line.run, names: [], values: [] }; order.push(line.run); }
+        groups[line.run].names.push(line.name);
+        groups[line.run].values.push(lastValue(line.values));
+      });
+      var bars = order.map(function (k) { return groups[k]; });
+      var barLayout = layoutFor(bars.length, spec, this.logY);
+      barLayout.height = 420;
+      barLayout.barmode = "group";
+      Plotly.react(plot, barTraces(bars), barLayout, CONFIG);
+      this.fig.querySelector("[data-count]").textContent = "";
+      return;
+    }
+    var layout = layoutFor(this.lines.length, spec, this.logY);
     layout.height = 420;
     Plotly.react(plot, plotTraces(this.lines, this.smoothing), layout, CONFIG);
     this.fig.querySelector("[data-count]").textContent = countText(this.lines);
@@ -346,7 +481,8 @@
     (scope || document).querySelectorAll("[data-compare-form]").forEach(bindCompareForm);
   }
 
-  window.R1Charts = { init: init, ema: ema, RunPanels: RunPanels };
+  window.R1Charts = { init: init, ema: ema, RunPanels: RunPanels, CONFIG: CONFIG, COLORS: COLORS,
+    layoutFor: layoutFor, plotTraces: plotTraces };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(); });
   else init();
   document.addEventListener("htmx:load", function (e) { init(e.target); });

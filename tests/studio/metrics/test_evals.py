@@ -45,7 +45,8 @@ def test_it_lists_results_per_benchmark_best_first(
     assert [r.run.name for r in board["results"]] == ["strong", "weak", "unscored"]
     html = response.content.decode()
     assert "gsm8k" in html
-    assert html.index("strong") < html.index("weak")
+    table = html[html.index("<table") :]  # the chart's data above names runs in step order
+    assert table.index("strong") < table.index("weak")
     assert "0.75" in html and "cons@2" in html
 
 
@@ -80,3 +81,57 @@ def test_it_stores_infinite_and_nan_figures_as_unknown(researcher: Any, make_run
 
 def test_it_refuses_annotators(annotator_client: Any) -> None:
     assert annotator_client.get(reverse("evals:benchmarks")).status_code == 403
+
+
+def test_it_says_which_model_each_result_evaluated_and_links_the_run_that_made_it(
+    researcher_client: Any, researcher: Any, make_run: Any
+) -> None:
+    from r1studio.runs.models import Checkpoint
+
+    trained = make_run(researcher, name="r1-zero", run_dir="/data/runs/7", step=30)
+    Checkpoint.objects.create(run=trained, step=15, path="/data/runs/7/checkpoint-15")
+    metrics_ingest(run=trained, events=[eval_event(15, 0.25)])  # RL's own periodic eval
+
+    def evaluate(path: str, pass_at_1: float) -> Any:
+        run = make_run(researcher, kind="evaluate", config={"model": {"path": path}})
+        metrics_ingest(run=run, events=[eval_event(0, pass_at_1)])
+        return run
+
+    evaluate("/data/runs/7/checkpoint-15", 0.3)
+    evaluate("/data/runs/7/final", 0.5)
+    evaluate("/models/base", 0.1)
+
+    response = researcher_client.get(reverse("evals:benchmarks"))
+
+    [board] = response.context["boards"]
+    models = {r.pass_at_1: r.model for r in board["results"]}
+    assert (models[0.25].run, models[0.25].step, models[0.25].during_run) == (trained, 15, True)
+    assert (models[0.3].run, models[0.3].step) == (trained, 15)
+    final = models[0.5]
+    assert (final.run, final.step, final.path) == (trained, 30, "/data/runs/7/final")
+    assert (models[0.1].run, models[0.1].step, models[0.1].path) == (None, None, "/models/base")
+    html = response.content.decode()
+    assert f'data-model-run="{trained.pk}"' in html and "/models/base" in html
+    # pass@1 over checkpoint steps: one line for the run's checkpoints, one for the base model
+    lines = {line["label"]: line for line in board["chart"]["lines"]}
+    assert lines[f"#{trained.pk} r1-zero"]["steps"] == [15, 15, 30]
+    assert lines["/models/base"] == {"label": "/models/base", "steps": [0], "values": [0.1]}
+    assert 'id="bench-chart-1"' in html and "vendor/plotly.min.js" in html
+
+
+def test_it_hides_the_producing_run_from_who_may_not_see_it(
+    researcher_client: Any, researcher: Any, make_user: Any, make_run: Any
+) -> None:
+    other = make_user("researcher")
+    draft = make_run(other, status="draft", run_dir="/data/runs/9")
+    run = make_run(researcher, kind="evaluate", config={"model": {"path": "/data/runs/9/final"}})
+    metrics_ingest(run=run, events=[eval_event(0, 0.5)])
+
+    [board] = researcher_client.get(reverse("evals:benchmarks")).context["boards"]
+
+    assert board["results"][0].model.run is None and draft.pk
+
+
+def test_it_loads_no_chart_script_without_results(researcher_client: Any) -> None:
+    html = researcher_client.get(reverse("evals:benchmarks")).content.decode()
+    assert "plotly" not in html

@@ -110,3 +110,49 @@ def test_it_renders_alerts_escaped() -> None:
     assert 'data-alert="nan"' in html and "run-alert-warning" in html
     assert "&lt;b&gt;NaN&lt;/b&gt;" in html
     assert render_to_string("metrics/_alerts.html", {"alerts": []}).strip() == ""
+
+
+def test_it_summarises_a_finished_generate_run(researcher: Any, make_run: Any) -> None:
+    run = make_run(researcher, kind="generate", status="finished")
+    counts = {"prompts": 16, "samples": 64, "dropped/keep_correct": 40, "dropped/dedup": 8,
+              "kept": 16, "keep_rate": 0.25, "verifiers/accuracy/mean": 0.4}  # fmt: skip
+    metrics_ingest(run=run, events=[{"type": "metrics", "step": 0, "values": counts}])
+
+    html = render_to_string("metrics/_panels.html", {"run": run})
+
+    assert 'data-panel="generate"' in html and "Rejection sampling" in html
+    assert "keep rate 25.0%" in html
+    assert 'data-panel="verifiers"' in html
+    assert "data-empty hidden" in html
+    assert "Also logged" not in html
+
+
+def test_it_compares_held_out_pass_at_1(
+    researcher_client: Any, researcher: Any, make_run: Any
+) -> None:
+    first, second = make_run(researcher), make_run(researcher)
+    ingest(first, 2, ["eval/toy-heldout/pass@1"])
+    ingest(second, 2, ["eval/gsm8k/pass@1", "eval/toy-heldout/pass@1"])
+
+    response = researcher_client.get(
+        reverse("metrics:compare"), {"runs": f"{first.pk},{second.pk}", "panel": "eval"}
+    )
+
+    spec = response.context["compare_spec"]
+    assert [s["names"] for s in spec["series"]] == [
+        ["eval/toy-heldout/pass@1"],
+        ["eval/gsm8k/pass@1", "eval/toy-heldout/pass@1"],
+    ]
+    assert spec["y_title"] == "pass@1"
+    assert "None of the selected runs logged" not in response.content.decode()
+
+
+def test_it_loads_plotly_only_where_charts_are(
+    researcher_client: Any, researcher: Any, make_run: Any
+) -> None:
+    run = make_run(researcher)
+    assert (
+        "vendor/plotly.min.js" in researcher_client.get(reverse("metrics:compare")).content.decode()
+    )
+    assert "vendor/plotly.min.js" in render_to_string("metrics/_panels.html", {"run": run})
+    assert "vendor/plotly.min.js" not in researcher_client.get("/runs/").content.decode()
