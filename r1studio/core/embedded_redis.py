@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import secrets
 import shutil
 import signal
 import socket
@@ -59,10 +60,17 @@ class EmbeddedRedis:
     port: int
     workdir: Path
     owns_workdir: bool = field(default=True)
+    password: str = ""
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with the password masked, for logs and the console."""
+        return f"redis://{':***@' if self.password else ''}127.0.0.1:{self.port}/0"
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.poll() is None:
@@ -77,8 +85,10 @@ class EmbeddedRedis:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _ping(port: int) -> bool:
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+def _ping(port: int, password: str) -> bool:
+    client = redis.Redis(
+        host="127.0.0.1", port=port, password=password or None, socket_connect_timeout=0.5
+    )
     try:
         return bool(client.ping())
     except redis.RedisError:
@@ -94,20 +104,33 @@ def start_embedded_redis(
     stdout: int | None = None,
     attempts: int = 3,
     timeout: float = 10.0,
+    port: int | None = None,
+    password: str | None = None,
 ) -> EmbeddedRedis:
-    """Start redis-server on a free loopback port in its own process group and wait for PING.
+    """Start redis-server on a loopback port in its own process group and wait for PING.
 
-    Nothing is persisted (`save ""`, no AOF): the database, not Redis, is the source of truth.
+    The port is a free one unless `port` is given (a restart keeps its clients' URL). Clients
+    must authenticate: with `password`, else a random one made here (any local user could
+    otherwise reach the broker and queue tasks). Nothing is persisted (`save ""`, no AOF):
+    the database, not Redis, is the source of truth.
     """
+    password = secrets.token_urlsafe(24) if password is None else password
     binary = redis_server_binary()
     owns_workdir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="r1studio-redis-"))
     workdir.mkdir(parents=True, exist_ok=True)
     last_error = ""
+    fixed_port = port
     for _ in range(attempts):
-        port = free_port()
+        port = fixed_port or free_port()
+        # The password goes in a file of the private work dir, not on the command line (which
+        # any local user can read in the process list).
+        config = workdir / "redis.conf"
+        config.touch(mode=0o600)
+        config.write_text(f"requirepass {password}\n" if password else "")
         argv = [
             binary,
+            str(config),
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(workdir),
@@ -127,8 +150,8 @@ def start_embedded_redis(
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
-            if _ping(port):
-                return EmbeddedRedis(process, port, workdir, owns_workdir)
+            if _ping(port, password):
+                return EmbeddedRedis(process, port, workdir, owns_workdir, password)
             time.sleep(0.05)
         if process.poll() is None:
             process.kill()

@@ -1,10 +1,13 @@
 """The process supervisor behind `manage.py studio`: Redis, one Celery worker and uvicorn.
 
 Each child runs in its own process group, so the launcher decides the order in which they stop
-(Ctrl+C in a terminal reaches only the launcher). On SIGINT or SIGTERM, or when any child dies,
-it stops the web server and the worker (SIGTERM to the group, SIGKILL after a grace period),
-then kills any descendant still alive (e.g. a training process a task started in a group of
-its own), then stops Redis. On Linux each child also gets SIGTERM if the launcher itself dies.
+(Ctrl+C in a terminal reaches only the launcher). A child that dies is started again after a
+backoff (1 s, doubling to 30 s; the embedded Redis on the same port and password, so that its
+clients reconnect); one that dies MAX_RESTARTS times within RESTART_WINDOW seconds is broken,
+and the studio stops. On SIGINT or SIGTERM it stops the web server and the worker (SIGTERM to
+the group, SIGKILL after a grace period), then kills any descendant still alive (e.g. a
+training process a task started in a group of its own), then stops Redis. On Linux each child
+also gets SIGTERM if the launcher itself dies.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
 from r1studio.core.embedded_redis import EmbeddedRedis
 
 PR_SET_PDEATHSIG = 1
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300.0
+BACKOFF_MAX = 30.0
 
 
 class StopRequested(Exception):
@@ -46,6 +52,10 @@ def die_with_parent() -> None:
 class Child:
     name: str
     process: subprocess.Popen
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = ""
+    restarts: list[float] = field(default_factory=list)  # monotonic times of recent restarts
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -58,11 +68,19 @@ class Child:
 class Launcher:
     """Starts children, watches them, and stops them all; see the module docstring."""
 
-    def __init__(self, *, grace: float = 10.0, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        *,
+        grace: float = 10.0,
+        say: Callable[[str], None] = print,
+        on_redis_restart: Callable[[EmbeddedRedis], None] | None = None,
+    ) -> None:
         self.grace = grace
         self.say = say
         self.children: list[Child] = []
         self.redis: EmbeddedRedis | None = None
+        self.redis_restarts: list[float] = []
+        self.on_redis_restart = on_redis_restart
         self._hurry = False
 
     # --- signals -----------------------------------------------------------------------------
@@ -83,12 +101,72 @@ class Launcher:
 
     # --- children ----------------------------------------------------------------------------
     def start(self, name: str, argv: list[str], *, env: dict[str, str], cwd: str) -> Child:
-        process = subprocess.Popen(
-            argv, env=env, cwd=cwd, process_group=0, preexec_fn=die_with_parent
-        )
-        child = Child(name, process)
+        child = Child(name, self._spawn(argv, env, cwd), argv, env, cwd)
         self.children.append(child)
         return child
+
+    @staticmethod
+    def _spawn(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen:
+        return subprocess.Popen(argv, env=env, cwd=cwd, process_group=0, preexec_fn=die_with_parent)
+
+    def _may_restart(self, restarts: list[float]) -> float | None:
+        """The backoff before the next restart, or None when it has crashed too often."""
+        now = time.monotonic()
+        restarts[:] = [t for t in restarts if now - t < RESTART_WINDOW]
+        if len(restarts) >= MAX_RESTARTS:
+            return None
+        restarts.append(now)
+        return min(BACKOFF_MAX, 2.0 ** (len(restarts) - 1))
+
+    def restart(self, child: Child) -> bool:
+        """Start a dead child again after its backoff; False when it crashes too often."""
+        # A dead worker's own children (the pipeline, in a group of its own) go with it.
+        child.signal_group(signal.SIGKILL)
+        backoff = self._may_restart(child.restarts)
+        if backoff is None:
+            return False
+        self.say(
+            f"{child.name} exited with status {child.process.returncode}; "
+            f"starting it again in {backoff:.0f} s"
+        )
+        self._sleep(backoff)
+        child.process = self._spawn(child.argv, child.env, child.cwd)
+        return True
+
+    def restart_redis(self) -> bool:
+        """Start the embedded Redis again on its port and password; False when it cannot."""
+        from r1studio.core.embedded_redis import start_embedded_redis
+
+        old = self.redis
+        assert old is not None
+        backoff = self._may_restart(self.redis_restarts)
+        if backoff is None:
+            return False
+        self.say(
+            f"the embedded Redis exited with status {old.process.returncode}; "
+            f"starting it again in {backoff:.0f} s"
+        )
+        self._sleep(backoff)
+        try:
+            self.redis = start_embedded_redis(
+                workdir=old.workdir,
+                port=old.port,
+                password=old.password,
+                preexec_fn=die_with_parent,
+                stdout=subprocess.DEVNULL,
+            )
+        except Exception as error:  # the port was taken meanwhile: clients cannot follow
+            self.say(f"could not start the embedded Redis again: {error}")
+            return False
+        self.redis.owns_workdir = old.owns_workdir
+        if self.on_redis_restart is not None:
+            self.on_redis_restart(self.redis)
+        return True
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(0.2, seconds))
 
     def dead_child(self) -> Child | None:
         return next((child for child in self.children if not child.alive()), None)
@@ -110,13 +188,15 @@ class Launcher:
         raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
     def watch(self) -> Child:
-        """Wait until a child dies (returned) or a signal raises StopRequested."""
+        """Restart children that die; return the one that dies too often (the studio then
+        stops), or raise StopRequested on a signal."""
         while True:
+            redis_dead = self.redis is not None and self.redis.process.poll() is not None
+            if redis_dead and not self.restart_redis():
+                return Child("the embedded Redis", self.redis.process)
             dead = self.dead_child()
-            if dead is not None:
+            if dead is not None and not self.restart(dead):
                 return dead
-            if self.redis is not None and self.redis.process.poll() is not None:
-                return Child("redis", self.redis.process)
             time.sleep(0.5)
 
     # --- stopping ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
+import os
 import re
 import signal
 import subprocess
@@ -146,11 +147,33 @@ def test_it_runs_the_studio_and_leaves_nothing_behind(
     assert "password:" not in again.output
     assert "Where to start" in log_in(again, username, password)
 
-    # A child that dies takes the studio down with a non-zero exit, and nothing stays.
-    children = again.descendants()
+    # A child that dies is started again; Ctrl+C still leaves nothing behind.
     direct = psutil.Process(again.process.pid).children()
     worker = next(p for p in direct if "celery" in " ".join(p.cmdline()))
     worker.kill()
-    assert again.process.wait(60) != 0
-    assert "celery worker exited" in again.output
+    deadline = time.monotonic() + 60
+    while "celery worker exited" not in again.output and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "starting it again" in again.output
+    again.wait_until_healthy()
+    children = again.descendants()
+    again.process.send_signal(signal.SIGINT)
+    assert again.process.wait(60) == 0
     assert_all_gone(children)
+
+
+def test_it_stops_the_studio_when_a_child_keeps_crashing(monkeypatch) -> None:
+    from r1studio.core import launcher as launcher_module
+
+    monkeypatch.setattr(launcher_module, "MAX_RESTARTS", 2)
+    said: list[str] = []
+    launcher = launcher_module.Launcher(grace=2, say=said.append)
+    crashing = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    launcher.start("crasher", crashing, env=dict(os.environ), cwd=str(ROOT))
+    try:
+        dead = launcher.watch()
+    finally:
+        launcher.stop_all()
+
+    assert dead.name == "crasher" and dead.process.returncode == 3
+    assert sum("starting it again" in line for line in said) == 2

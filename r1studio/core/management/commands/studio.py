@@ -59,7 +59,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         port, host = options["port"], options["host"]
         self._check_port_free(host, port)
-        launcher = Launcher(grace=options["grace"], say=self.say)
+        launcher = Launcher(
+            grace=options["grace"],
+            say=self.say,
+            on_redis_restart=lambda redis: self._requeue_runs(redis.url),
+        )
         launcher.install_signal_handlers()
         exit_code = 0
         try:
@@ -73,7 +77,8 @@ class Command(BaseCommand):
             self.say(f"\nR1 Studio is running at http://127.0.0.1:{port}\n(Ctrl+C stops it)\n")
             dead = launcher.watch()
             self.say(
-                f"{dead.name} exited with status {dead.process.returncode}; stopping the studio"
+                f"{dead.name} exited with status {dead.process.returncode} and keeps crashing; "
+                "stopping the studio"
             )
             exit_code = 1
         except StopRequested as stop:
@@ -139,7 +144,7 @@ class Command(BaseCommand):
             self.say("Using the Redis at REDIS_URL.")
             return {}
         launcher.redis = start_embedded_redis(preexec_fn=die_with_parent, stdout=subprocess.DEVNULL)
-        self.say(f"Started the embedded Redis at {launcher.redis.url}")
+        self.say(f"Started the embedded Redis at {launcher.redis.safe_url}")
         self._requeue_runs(launcher.redis.url)
         return {"REDIS_URL": launcher.redis.url}
 
@@ -150,6 +155,12 @@ class Command(BaseCommand):
         from r1studio.runs.services import runs_requeue
 
         app.conf.broker_url = broker_url
-        count = runs_requeue()
+        try:
+            count = runs_requeue()
+        except Exception as error:  # never the end of the studio: the next start requeues too
+            self.say(f"warning: could not queue again the queued runs: {error}")
+            return
+        finally:
+            connections.close_all()
         if count:
-            self.say(f"Queued again {count} run(s) left queued by the last stop.")
+            self.say(f"Queued again {count} run(s) left queued before Redis (re)started.")
