@@ -172,6 +172,7 @@ def group_names(names: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def panel_names(key: str, names: list[str]) -> list[str]:
-    """The names among `names` that go on panel `key` (none for an unknown key)."""
+    """The names among `names` that go on panel `key`, in the panel's order (none for an unknown
+    key)."""
     panel = PANELS_BY_KEY.get(key)
-    return [n for n in names if panel.matches(n)] if panel else []
+    return panel.order([n for n in names if panel.matches(n)]) if panel else []

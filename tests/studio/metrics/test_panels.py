@@ -12,7 +12,9 @@ GENERATE_NAMES = [
 
 def test_it_charts_held_out_pass_at_1_by_short_benchmark_name() -> None:
     names = ["eval/toy-heldout/pass@1", "eval/math500/pass@1", "eval/pass@1", "reward"]
-    assert panel_names("eval", names) == names[:3]
+    assert panel_names("eval", names) == [
+        "eval/math500/pass@1", "eval/toy-heldout/pass@1", "eval/pass@1"
+    ]  # fmt: skip
     # a whole path (what older pipelines logged) is not a benchmark name
     assert panel_names("eval", ["eval//srv/toy/heldout.jsonl/pass@1"]) == []
 
@@ -35,6 +37,11 @@ def test_it_summarises_a_generate_run_in_filter_order() -> None:
     ]  # fmt: skip
     assert by_key["verifiers"] == ["verifiers/accuracy/mean", "verifiers/format/mean"]
     assert other == []
+    assert panel_names("generate", sorted(GENERATE_NAMES))[:3] == [
+        "prompts",
+        "dropped/decontaminate",
+        "samples",
+    ]
 
 
 def test_it_gives_every_panel_a_y_axis_title_in_the_spec_charts_js_reads() -> None:
