@@ -33,24 +33,14 @@ from pipeline.template import parse_completion
 class SampleRecorder:
     """Wraps reward functions to keep the latest scored batch (prompt, completion, scores).
 
-    The advantage is recomputed the way TRL does (weighted sum of the rewards, minus the group
-    mean, divided by the group or batch std unless ``scale_rewards`` is ``none``). Groups are
-    consecutive runs of ``num_generations`` completions, as TRL's sampler lays them out; on
-    several processes each process sees its own slice, so the figures are per process.
+    The advantages are TRL's own: ``recording_trainer`` hands over the ones GRPOTrainer computed
+    for the batch (``set_advantages``), so the figures shown are the ones trained on. On several
+    processes each process sees its own slice of the batch.
     """
 
-    def __init__(
-        self,
-        funcs: list[Any],
-        weights: list[float],
-        num_generations: int,
-        scale_rewards: str,
-        think_prefilled: bool = False,
-    ):
+    def __init__(self, funcs: list[Any], weights: list[float], think_prefilled: bool = False):
         self.funcs = funcs
         self.weights = weights
-        self.num_generations = num_generations
-        self.scale_rewards = scale_rewards
         self.think_prefilled = think_prefilled
         self.latest: list[dict] = []
         self.latest_step = -1
@@ -83,7 +73,6 @@ class SampleRecorder:
                 totals.append(
                     sum(w * v for w, v in zip(self.weights, values, strict=True) if v is not None)
                 )
-        advantages = self._advantages(totals)
         references = kwargs.get("answer") or [None] * len(completions)
         state = kwargs.get("trainer_state")
         self.latest_step = state.global_step + 1 if state is not None else self.latest_step + 1
@@ -94,7 +83,7 @@ class SampleRecorder:
                 "reference": references[i] if i < len(references) else None,
                 "rewards": {n: self._scores[n][i] for n in names},
                 "reward": None if math.isnan(totals[i]) else totals[i],
-                "advantage": advantages[i],
+                "advantage": None,  # TRL computes it after the rewards: set_advantages
             }
             for i in range(len(completions))
         ]
@@ -103,34 +92,27 @@ class SampleRecorder:
             parsed = [parse_completion(c, self.think_prefilled) for c in completions]
             log_metric("think_first", sum(p.think_first for p in parsed) / len(parsed))
 
-    def _advantages(self, totals: list[float]) -> list[float]:
-        g = self.num_generations
-        out = [0.0] * len(totals)
+    def set_advantages(self, advantages: list[float]) -> None:
+        """TRL's advantages for the batch just scored, in the order the rewards saw it."""
+        if len(advantages) != len(self.latest):
+            raise StageError(
+                f"TRL returned {len(advantages)} advantages for {len(self.latest)} completions"
+            )
+        for item, value in zip(self.latest, advantages, strict=True):
+            item["advantage"] = value
 
-        def stats(values: list[float]) -> tuple[float, float]:
-            valid = [v for v in values if not math.isnan(v)]
-            if not valid:
-                return math.nan, 0.0
-            mean = sum(valid) / len(valid)
-            if len(valid) < 2:
-                return mean, 0.0
-            var = sum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
-            return mean, math.sqrt(var)
 
-        _, batch_std = stats(totals)
-        for start in range(0, len(totals), g):
-            group = totals[start : start + g]
-            mean, std = stats(group)
-            if self.scale_rewards == "batch":
-                std = batch_std
-            for j, value in enumerate(group):
-                if math.isnan(value) or math.isnan(mean):
-                    continue
-                adv = value - mean
-                if self.scale_rewards != "none":
-                    adv /= std + 1e-4
-                out[start + j] = adv
-        return out
+def recording_trainer(recorder: SampleRecorder) -> type:
+    """GRPOTrainer that hands the advantages it computed for each batch to ``recorder``."""
+    from trl import GRPOTrainer
+
+    class RecordingGRPOTrainer(GRPOTrainer):
+        def _generate_and_score_completions(self, inputs: Any) -> dict:
+            output = super()._generate_and_score_completions(inputs)
+            recorder.set_advantages(output["advantages"].tolist())
+            return output
+
+    return RecordingGRPOTrainer
 
 
 def _text(value: Any) -> str:
@@ -190,7 +172,7 @@ def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokeni
 
 def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     """Train with GRPO; returns the last logged metrics."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     run_dir = Path(reporter.run_dir)
 
@@ -209,13 +191,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     # build rewards
     funcs = [rewards.get(spec.name, **spec.params) for spec in config.rewards]
     weights = [spec.weight for spec in config.rewards]
-    recorder = SampleRecorder(
-        funcs,
-        weights,
-        config.trainer.num_generations,
-        config.trainer.scale_rewards,
-        config.data.prefill_think,
-    )
+    recorder = SampleRecorder(funcs, weights, config.data.prefill_think)
 
     # train
     args = GRPOConfig(
@@ -223,7 +199,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
         reward_weights=weights,
     )
     callbacks = _callbacks(config, reporter, recorder, tokenizer)
-    trainer = GRPOTrainer(
+    trainer = recording_trainer(recorder)(
         model=model,
         reward_funcs=recorder.wrapped(),
         args=args,
