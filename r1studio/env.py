@@ -95,6 +95,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_header(name: str) -> tuple[str, str] | None:
+    """Read `Header-Name: value` into Django's form (`("HTTP_HEADER_NAME", "value")`), or None.
+
+    Used for SECURE_PROXY_SSL_HEADER: `X-Forwarded-Proto: https`.
+    """
+    raw = env_str(name)
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not sep or not value or not header or not header.replace("-", "").isalnum():
+        expected = "expected HEADER-NAME: VALUE, e.g. X-Forwarded-Proto: https"
+        raise EnvError(name, f"{expected}; got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 def env_path(name: str, default: Path, *, base: Path) -> Path:
     """Read a filesystem path; relative paths are taken from `base` (the repository root)."""
     raw = env_str(name)

@@ -8,11 +8,15 @@ the variable (`r1studio.env.EnvError`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from r1studio.env import (
     check_redis_url,
     env_bool,
+    env_header,
     env_int,
     env_list,
     env_path,
@@ -52,10 +56,13 @@ INSTALLED_APPS = [
     "r1studio.workers",
     "r1studio.api",
     "ninja",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -64,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "r1studio.urls"
@@ -144,6 +153,62 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Sign-in throttling (django-axes): after R1STUDIO_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is locked out for R1STUDIO_LOGIN_COOLOFF_MINUTES, even
+# with the right password. API tokens do not go through Django's authenticate() and are not
+# throttled here. Behind a proxy the address is the one uvicorn reports (its --proxy-headers).
+AUTHENTICATION_BACKENDS = [
+    "r1studio.core.auth_backends.SignInThrottle",  # first: refuses a locked-out pair
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("R1STUDIO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("R1STUDIO_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The cool-off runs from the lockout; attempts while locked out do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "r1studio.core.views.login_locked_out"
+AXES_VERBOSE = False  # no banner on every manage.py command; failures are still logged
+
+# --- HTTPS and security headers -------------------------------------------------------------
+# SESSION_COOKIE_SECURE=true means the studio is served over HTTPS only: plain HTTP is then
+# redirected (except /healthz, which load balancers probe over HTTP) and browsers are told to
+# use HTTPS for a year (HSTS). Behind a TLS-terminating proxy, SECURE_PROXY_SSL_HEADER names the
+# header the proxy sets (`X-Forwarded-Proto: https`), unless uvicorn already trusts that proxy.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SESSION_COOKIE_SECURE else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload puts the domain on a list shipped inside browsers, hard to undo; only the
+    # domain's owner can decide that (SECURE_HSTS_PRELOAD=true), so it is not a default.
+    "security.W021",
+]
+
+# Content-Security-Policy (django-csp 4): only our own scripts, styles, images and requests.
+# No inline scripts or event handlers anywhere (behaviour lives in static/js/); chart data
+# travels in <script type="application/json"> blocks, which are data, not scripts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # Plotly draws its mode-bar icons and exports as data: URLs
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
+
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -165,7 +230,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {
+        "permission_denied_one_line": {"()": "r1studio.core.log_filters.PermissionDeniedOneLine"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # A 403 is a role check saying no, not an error: one line, no traceback.
+        "django.request": {"filters": ["permission_denied_one_line"]},
+        "django.security": {"filters": ["permission_denied_one_line"]},
+    },
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from r1studio.settings import *  # noqa: F403
 from r1studio.settings import DATABASES
+from r1studio.settings import LOGGING as _LOGGING
 
 _TMP = Path(tempfile.gettempdir())
 
@@ -32,6 +33,8 @@ R1STUDIO_HEARTBEAT_SECONDS = 1
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": _LOGGING["filters"],
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {name: _LOGGING["loggers"][name] for name in ("django.request", "django.security")},
 }

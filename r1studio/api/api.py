@@ -28,16 +28,23 @@ from r1studio.api.schemas import (
     TraceOut,
     TracePageOut,
 )
-from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.core.roles import RESEARCHER, role_required, user_has_role
 from r1studio.runs import selectors, services
 from r1studio.runs.models import Run
+
+
+def _docs_for_researchers(view: Callable[..., Any]) -> Callable[..., Any]:
+    # The docs and the schema describe the servers' API: a login page for anonymous visitors,
+    # 403 for annotators, like every researcher page.
+    return login_required(role_required(RESEARCHER)(view))
+
 
 api = NinjaAPI(
     title="R1 Studio API",
     version="1",
     description=__doc__,
     auth=API_AUTH,
-    docs_decorator=login_required,
+    docs_decorator=_docs_for_researchers,
     urls_namespace="api",
 )
 

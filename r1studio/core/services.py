@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.db.models import Q
 
@@ -68,7 +69,8 @@ def user_create(
     """Create a user holding `role`; a random password is generated when none is given.
 
     Admins also get `is_staff` and `is_superuser` so that Django's admin site works for them.
-    Only the password hash is stored.
+    The password must pass AUTH_PASSWORD_VALIDATORS (django.core.exceptions.ValidationError
+    with the validators' messages otherwise). Only the password hash is stored.
     """
     if role not in ROLES:
         raise RoleError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -77,15 +79,18 @@ def user_create(
         raise ValueError(f"user {username!r} already exists")
     roles_sync()
     generated = password is None
-    password = password or generate_password()
+    password = generate_password() if generated else password
     is_admin = role == ADMIN
-    user = User.objects.create_user(
-        username=username,
-        email=email,
-        password=password,
+    user = User(
+        username=User.normalize_username(username),
+        email=User.objects.normalize_email(email),
         is_staff=is_admin,
         is_superuser=is_admin,
     )
+    # Checked against the unsaved user, so the similarity validator sees the username and email.
+    validate_password(password, user=user)
+    user.set_password(password)
+    user.save()
     user.groups.set([Group.objects.get(name=role)])
     return CreatedUser(user=user, password=password, password_generated=generated)
 

@@ -1,6 +1,7 @@
-// Runs pages: the config form's Form/YAML tabs and reward rows, and keeping <details> open
-// across the run page's HTMX refreshes. The server stays the source of truth: this script only
-// says which view was edited last (the hidden `source` input) and adds or removes rows.
+// Runs pages: the config form's Form/YAML tabs and reward rows, keeping <details> open across
+// the run page's HTMX refreshes, and the list's filters that apply on change. The server stays
+// the source of truth: this script only says which view was edited last (the hidden `source`
+// input) and adds or removes rows.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -81,6 +82,11 @@
     document.querySelectorAll("details[data-keep-open]").forEach(function (el) {
       if (el.dataset.keepOpen in openDetails) el.open = openDetails[el.dataset.keepOpen];
     });
+  });
+
+  // Filters that apply as soon as they change (the runs list's status and stage selects).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-autosubmit]")) event.target.form.submit();
   });
 
   document.addEventListener("submit", function (event) {

@@ -2,7 +2,7 @@
 
 `live_server` is Django's threaded WSGI test server (not uvicorn); it serves static files
 through Django's StaticFilesHandler, so the vendored scripts load as they do in production.
-Browser tests skip, saying why, when Chromium is not installed.
+Browser tests skip, saying why, when Chromium is not installed; under CI=true they fail instead.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh Chromium page (1280×800); JavaScript errors on any page fail the test."""
     executable = chromium_path()
     if executable is None:
-        pytest.skip(
+        # CI installs Chromium: missing there, the suite must fail rather than pass without it.
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
             f"Chromium not found at {CHROMIUM} (install it with `apt-get install chromium` "
             "or set R1STUDIO_CHROMIUM); browser tests need it"
         )

@@ -24,7 +24,10 @@ BENCHMARKS = Path(
 def humaneval() -> list[dict]:
     path = BENCHMARKS / "humaneval.jsonl"
     if not path.exists():
-        pytest.skip(f"benchmark file {path} not found (set R1STUDIO_BENCHMARKS_DIR)")
+        # Missing, it fails CI (which must grade every gold) and skips elsewhere.
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
+            f"benchmark file {path} not found (set R1STUDIO_BENCHMARKS_DIR)"
+        )
     with open(path) as fh:
         return [json.loads(line) for line in fh if line.strip()]
 

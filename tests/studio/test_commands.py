@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 
@@ -44,6 +45,36 @@ def test_it_makes_admins_staff_and_superusers() -> None:
     run("createuser", "root", "--role", "admin", "--password", "s3cret-pass")
     user = authenticate(username="root", password="s3cret-pass")
     assert user.is_staff and user.is_superuser
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("password", "This password is too common."),
+        ("short1", "This password is too short. It must contain at least 8 characters."),
+        ("4815162342", "This password is entirely numeric."),
+        ("mallory-the-admin", "The password is too similar to the username."),
+    ],
+)
+def test_it_refuses_a_password_the_validators_refuse(password: str, message: str) -> None:
+    username = "mallory-the-admin" if "mallory" in password else "mallory"
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run("createuser", username, "--role", "admin", "--password", password)
+    assert not get_user_model().objects.filter(username=username).exists()
+
+
+def test_the_test_password_and_generated_passwords_pass_the_validators() -> None:
+    from django.contrib.auth.password_validation import validate_password
+
+    from r1studio.core.services import demo_admin_ensure, generate_password
+    from tests.conftest import TEST_PASSWORD
+
+    validate_password(TEST_PASSWORD, user=get_user_model()(username="researcher-1"))
+    for _ in range(50):
+        validate_password(generate_password(), user=get_user_model()(username="admin"))
+    created = demo_admin_ensure()
+    assert created is not None and created.password_generated
+    assert created.user.check_password(created.password)
 
 
 def test_it_refuses_a_duplicate_username(researcher: Any) -> None:

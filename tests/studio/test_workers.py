@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import subprocess
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -27,8 +30,34 @@ def test_it_records_the_worker_with_its_hardware(celery_worker: Any) -> None:
     assert heartbeat.pid == os.getpid()  # the embedded worker runs in the test process
     assert heartbeat.cpu_count == os.cpu_count()
     assert heartbeat.ram_total_bytes == psutil.virtual_memory().total
-    assert heartbeat.gpus == []  # no NVML on this machine
+    # Whatever the machine has: the inventory's shape, and the GPUs themselves where they can
+    # be listed independently of the worker (nvidia-smi); no NVML binding, no GPUs reported.
+    assert isinstance(heartbeat.gpus, list)
+    for gpu in heartbeat.gpus:
+        assert set(gpu) == {"index", "name", "memory_total_mb", "memory_used_mb"}
+        assert isinstance(gpu["index"], int) and isinstance(gpu["name"], str)
+        assert 0 <= gpu["memory_used_mb"] <= gpu["memory_total_mb"]
+    if importlib.util.find_spec("pynvml") is None:
+        assert heartbeat.gpus == []
+    elif (listed := nvidia_smi_gpus()) is not None:
+        assert [(g["index"], g["name"], g["memory_total_mb"]) for g in heartbeat.gpus] == listed
     assert heartbeat.is_online()
+
+
+def nvidia_smi_gpus() -> list[tuple[int, str, int]] | None:
+    """(index, name, MiB) of each GPU as nvidia-smi lists them; None without a working nvidia-smi."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    query = ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"]
+    done = subprocess.run(query, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        return None
+    gpus = []
+    for line in filter(str.strip, done.stdout.splitlines()):
+        index, rest = line.split(", ", 1)
+        name, total = rest.rsplit(", ", 1)
+        gpus.append((int(index), name, int(total)))
+    return gpus
 
 
 def test_it_refreshes_the_heartbeat(celery_worker: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from r1studio.core.roles import RESEARCHER, ROLES
@@ -27,6 +28,8 @@ class Command(BaseCommand):
                 password=options["password"],
                 email=options["email"],
             )
+        except ValidationError as error:  # the password validators' messages
+            raise CommandError(" ".join(error.messages)) from error
         except (RoleError, ValueError) as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Created {options['role']} {created.user.get_username()!r}.")
