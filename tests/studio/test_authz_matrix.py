@@ -87,6 +87,9 @@ EXPECT: dict[str, Rule] = {
     "runs:list": RESEARCHER_PAGE,
     "runs:new": RESEARCHER_PAGE,
     "runs:detail": RUN_PAGE,
+    "runs:logs": RUN_PAGE,
+    "runs:compare": Rule("LOGIN DENY REDIRECT REDIRECT REDIRECT"),  # to the compare page
+    "runs:tags": RUN_ACTION,
     "runs:edit": RUN_OWNER_PAGE,
     "runs:launch": RUN_ACTION,
     "runs:cancel": RUN_ACTION,
