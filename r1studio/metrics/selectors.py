@@ -9,10 +9,14 @@ of a 1M-point series well under 100 ms.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from tsdownsample import MinMaxLTTBDownsampler
 
 from r1studio.metrics import storage
@@ -31,6 +35,8 @@ __all__ = [
     "run_metric_points",
     "run_metrics_after",
     "run_metrics_series",
+    "run_series_json",
+    "run_series_version",
     "runs_visible_to",
 ]
 
@@ -38,6 +44,7 @@ MAX_POINTS_LIMIT = 20_000
 # Read summaries once they still hold >= 4 points per output point (MinMaxLTTB's own ratio):
 # a summary keeps at least 2 of every SUMMARY_BUCKET points.
 SUMMARY_MIN_RATIO = storage.SUMMARY_BUCKET * 2
+CHART_JSON_SECONDS = 600  # how long an unrequested chart JSON stays in the cache
 
 
 def run_for_user(*, user: Any, run_id: int) -> Run | None:
@@ -79,7 +86,10 @@ def _points(
     """(steps, values, total) of a series: raw points after `after_step`, or for a long series
     without `after_step` the M4 summaries of its chunks plus its summarized tail."""
     tail_steps, tail_values = storage.unpack(series.tail)
-    chunks = MetricChunk.objects.filter(series=series).order_by("seq")
+    if series.chunk_count == 0:  # every point is in the tail: no chunk to read
+        chunks = MetricChunk.objects.none()
+    else:
+        chunks = MetricChunk.objects.filter(series=series).order_by("seq")
     use_summary = (
         after_step is None
         and series.chunk_count > 0
@@ -156,14 +166,54 @@ def run_metrics_series(
     )
 
 
+def _series_names_filter(run: Run, names: list[str] | None) -> Any:
+    qs = MetricSeries.objects.filter(run=run)
+    return qs if names is None else qs.filter(name__in=names)
+
+
 def run_metrics_many(
     *, run: Run, names: list[str] | None = None, max_points: int = 500
 ) -> list[dict[str, Any]]:
     """Several series of a run (all when `names` is None), each as `run_metrics_series`."""
-    qs = MetricSeries.objects.filter(run=run).order_by("name")
-    if names is not None:
-        qs = qs.filter(name__in=names)
+    qs = _series_names_filter(run, names).order_by("name")
     return [series_payload(s, name=s.name, max_points=max_points) for s in qs]
+
+
+def run_series_version(*, run: Run, names: list[str] | None, max_points: int) -> str:
+    """A tag (an HTTP ETag) that changes whenever `run_series_json` would.
+
+    The chart JSON depends on the run (its id, creation time and status), the request and
+    each series' points; series only ever grow, so a series' id and point count name its
+    points. One small query, without the points themselves.
+    """
+    versions = sorted(_series_names_filter(run, names).values_list("id", "count"))
+    key = [run.pk, run.created_at.isoformat(), run.status, _clamp(max_points)]
+    key += [sorted(set(names)) if names is not None else None, versions]
+    return '"' + hashlib.sha1(json.dumps(key).encode()).hexdigest() + '"'
+
+
+def run_series_json(*, run: Run, names: list[str] | None, max_points: int, version: str) -> bytes:
+    """The run page's chart JSON: `run_metrics_many` with the run's status and last step.
+
+    Cached (Django's cache: per process by default) under `version`, the tag
+    `run_series_version` gives for the same arguments, so the viewers polling a run share one
+    computation per change of its points. Points read after the tag are at least as new as
+    the tag says, so the cache never hands out older points than the tag promises.
+    """
+    key = f"metrics:series-json:{version}"
+    body = cache.get(key)
+    if body is None:
+        series = run_metrics_many(run=run, names=names, max_points=max_points)
+        last_steps = [s["steps"][-1] for s in series if s["steps"]]
+        payload = {
+            "run": run.pk,
+            "status": run.status,
+            "last_step": max(last_steps) if last_steps else None,
+            "series": series,
+        }
+        body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+        cache.set(key, body, CHART_JSON_SECONDS)
+    return body
 
 
 def run_last_values(*, run: Run, names: list[str]) -> dict[str, float | None]:

@@ -12,10 +12,11 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET
 
 from r1studio.core.roles import RESEARCHER, role_required, user_has_role
@@ -25,7 +26,8 @@ from r1studio.metrics.selectors import (
     run_for_user,
     run_metric_names,
     run_metric_points,
-    run_metrics_many,
+    run_series_json,
+    run_series_version,
     runs_visible_to,
 )
 from r1studio.runs.models import Run
@@ -49,26 +51,25 @@ def _int(value: str | None, default: int | None = None) -> int | None:
 
 @require_GET
 @role_required(RESEARCHER)
-def series_json(request: HttpRequest, run_id: int) -> JsonResponse:
+def series_json(request: HttpRequest, run_id: int) -> HttpResponse:
     """`?names=a,b&max_points=800`: the run's series downsampled for a chart of that width.
 
     Without `names`, every series of the run. Values are raw (not smoothed): charts.js smooths
-    in the browser so that the slider needs no round trip.
+    in the browser so that the slider needs no round trip. The ETag changes with the points,
+    so a browser asking again with If-None-Match gets a 304 while the run is idle.
     """
     run = _get_run_for_user(request, run_id)
     raw_names = request.GET.get("names", "").strip()
     names = [n for n in raw_names.split(",") if n] if raw_names else None
     max_points = _int(request.GET.get("max_points"), 1000) or 1000
-    series = run_metrics_many(run=run, names=names, max_points=max_points)
-    last_steps = [s["steps"][-1] for s in series if s["steps"]]
-    return JsonResponse(
-        {
-            "run": run.pk,
-            "status": run.status,
-            "last_step": max(last_steps) if last_steps else None,
-            "series": series,
-        }
-    )
+    version = run_series_version(run=run, names=names, max_points=max_points)
+    response = get_conditional_response(request, etag=version)
+    if response is None:
+        body = run_series_json(run=run, names=names, max_points=max_points, version=version)
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = version
+    response["Cache-Control"] = "private, no-cache"  # always revalidate: a live run grows
+    return response
 
 
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
