@@ -5,6 +5,8 @@ validate`` (and ``run``, before anything starts) catches a missing model folder,
 without vLLM, reference answers that cannot fit in the completion budget, or a chat template
 that already opens ``<think>`` while a format reward expects the model to write it.
 Strings still holding ``${runs}`` (a recipe validated without a runs root) are not checked.
+First of all, ``pipeline.access`` refuses paths outside the allowed roots and judge settings
+an admin did not allow: nothing outside them is even looked at.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.access import Roots, access_errors
 from pipeline.config import RUNS_VAR
 from pipeline.data import PRESET_FILES, DataError, peek_rows, source_kind
 from pipeline.stages.common import completion_token_lengths, load_tokenizer, vllm_available
@@ -25,8 +28,14 @@ def _err(loc: str, msg: str) -> dict[str, str]:
     return {"loc": loc, "msg": msg}
 
 
-def environment_errors(config: Any) -> list[dict[str, str]]:
-    """Everything wrong with ``config`` on this machine; ``[]`` when it can run."""
+def environment_errors(config: Any, roots: Roots | None = None) -> list[dict[str, str]]:
+    """Everything wrong with ``config`` on this machine; ``[]`` when it can run.
+
+    ``roots``: the folders runs may read (``pipeline.access.allowed_roots``); ``None``: any.
+    """
+    errors = access_errors(config, roots)
+    if errors:
+        return errors  # do not even tell whether a refused path exists
     errors = _model_errors(config.model.path)
     data = getattr(config, "data", None)
     if data is not None:

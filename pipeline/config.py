@@ -22,6 +22,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.config_sections import (  # noqa: F401 (re-exported)
     ADVANCED,
+    MAX_ROWS,
+    MAX_SEED,
+    MAX_STEPS,
     BenchmarkSpec,
     DataSection,
     DatasetOutputSection,
@@ -41,6 +44,8 @@ from pipeline.config_sections import (  # noqa: F401 (re-exported)
 from pipeline.data import PRESET_FILES
 
 RUNS_VAR = "${runs}"
+MAX_DEPTH = 16  # configs are 3 levels deep; reward params may nest a little more
+_UNION_MEMBERS = {"int", "float", "str", "bool"}  # pydantic's loc for a member of a union
 
 
 class ConfigError(ValueError):
@@ -57,7 +62,7 @@ class ConfigError(ValueError):
 
 class _Stage(_Section):
     model: ModelSection = Field(default_factory=ModelSection, description="The starting model.")
-    seed: int = _f(42, "Random seed (data order, sampling, initialisation).")
+    seed: int = _f(42, "Random seed (data order, sampling, initialisation).", ge=0, le=MAX_SEED)
 
     def check(self) -> list[dict[str, str]]:
         """Cross-field rules; ``[]`` when consistent. Filesystem checks live in validate_config."""
@@ -84,8 +89,10 @@ class GRPOStage(_Stage):
         min_length=1,
     )
     output: OutputSection = Field(default_factory=OutputSection, description="Checkpoints.")
-    log_samples_every: int = _f(10, "Report sampled completions every N steps (0: never).", ge=0)
-    log_samples_count: int = _f(16, "Completions reported each time.", True, ge=1)
+    log_samples_every: int = _f(
+        10, "Report sampled completions every N steps (0: never).", ge=0, le=MAX_STEPS
+    )
+    log_samples_count: int = _f(16, "Completions reported each time.", True, ge=1, le=10_000)
     eval: PeriodicEval = Field(default_factory=PeriodicEval, description="Evaluation during RL.")
 
     def check(self) -> list[dict[str, str]]:
@@ -170,7 +177,9 @@ class EvaluateStage(_Stage):
     sampling: EvalSamplingSection = Field(
         default_factory=EvalSamplingSection, description="Sampling (paper: T=0.6, top-p 0.95)."
     )
-    limit: int = _f(0, "Evaluate only the first N problems of each benchmark (0: all).", ge=0)
+    limit: int = _f(
+        0, "Evaluate only the first N problems of each benchmark (0: all).", ge=0, le=MAX_ROWS
+    )
 
     def check(self) -> list[dict[str, str]]:
         from pipeline import rewards
@@ -243,6 +252,9 @@ def parse_config(data: dict) -> GRPOStage | SFTStage | GenerateStage | EvaluateS
     """Build the stage config from a dict; raises ConfigError naming every bad field."""
     if not isinstance(data, dict):
         raise ConfigError([_err("", "a config is a mapping of fields")])
+    too_deep = _nested_deeper_than(data, MAX_DEPTH)
+    if too_deep is not None:
+        raise ConfigError([_err(too_deep, f"nested deeper than {MAX_DEPTH} levels")])
     kind = data.get("kind")
     if kind not in STAGE_MODELS:
         raise ConfigError(
@@ -251,15 +263,39 @@ def parse_config(data: dict) -> GRPOStage | SFTStage | GenerateStage | EvaluateS
     try:
         config = STAGE_MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_pydantic_error(e) for e in exc.errors()]) from None
+        errors = []
+        for error in map(_pydantic_error, exc.errors()):
+            if error not in errors:  # a union (int | float) says it once per member
+                errors.append(error)
+        raise ConfigError(errors) from None
     errors = config.check()
     if errors:
         raise ConfigError(errors)
     return config
 
 
+def _nested_deeper_than(data: Any, limit: int) -> str | None:
+    """The dotted path of the first value nested deeper than ``limit``, or ``None``.
+
+    Checked without recursion, before anything recursive (validation, JSON) walks the config.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > limit:
+            return ".".join(path[: limit + 1])
+        if isinstance(value, dict):
+            stack += [(v, (*path, str(k))) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, (*path, str(i))) for i, v in enumerate(value)]
+    return None
+
+
 def _pydantic_error(error: dict) -> dict[str, str]:
-    loc = ".".join(str(part) for part in error["loc"])
+    parts = [str(part) for part in error["loc"]]
+    while len(parts) > 1 and parts[-1] in _UNION_MEMBERS:
+        parts.pop()  # `save_steps.float` is the float member of the field save_steps
+    loc = ".".join(parts)
     if error["type"] == "extra_forbidden":
         return _err(loc, "unknown field (not part of this stage's config)")
     msg = error["msg"].removeprefix("Value error, ")
@@ -273,10 +309,13 @@ def load_config(path: str | os.PathLike, runs_root: str | os.PathLike | None = N
 
 def read_config_file(path: str | os.PathLike, runs_root: str | os.PathLike | None = None) -> dict:
     """The raw dict of a YAML/JSON config, with ``${runs}`` replaced when ``runs_root`` is set."""
-    import yaml
+    from pipeline import safeyaml
 
     text = Path(path).read_text()
-    data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    try:
+        data = json.loads(text) if str(path).endswith(".json") else safeyaml.load(text)
+    except safeyaml.YamlError as exc:
+        raise ConfigError([_err("", f"{path}: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([_err("", f"{path} does not hold a mapping of fields")])
     return substitute_runs(data, runs_root) if runs_root is not None else data
@@ -298,12 +337,17 @@ def config_to_dict(config: BaseModel) -> dict:
     return config.model_dump(mode="json")
 
 
-def validate_config(data: dict) -> list[dict[str, str]]:
-    """Every problem with a config, including the ones that need the filesystem; [] if valid."""
+def validate_config(data: dict, roots: Any = None) -> list[dict[str, str]]:
+    """Every problem with a config, including the ones that need the filesystem; [] if valid.
+
+    ``roots`` (``pipeline.access.Roots``) are the folders the run may read; ``None`` reads
+    them from the environment (``pipeline.access.allowed_roots``).
+    """
     try:
         config = parse_config(data)
     except ConfigError as exc:
         return exc.errors
     from pipeline import checks
+    from pipeline.access import allowed_roots
 
-    return checks.environment_errors(config)
+    return checks.environment_errors(config, roots if roots is not None else allowed_roots())

@@ -11,15 +11,50 @@ with CUDA, off on CPU (TRL turns both on everywhere, 25-45% slower on CPU).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ADVANCED = {"advanced": True}
 
+# Ceilings of what the trainer, the samplers and the database can hold: a value past them is a
+# typo (2**63 as a batch size) that would otherwise fail hours later, or never end.
+MAX_BATCH = 65_536
+MAX_STEPS = 10**9
+MAX_TOKENS = 10**6
+MAX_ROWS = 10**9
+MAX_SEED = 2**32 - 1  # numpy's seeds
+
+
+def _storable(value: Any) -> Any:
+    """Refuse what the database cannot store anywhere in a value, nested params included: NUL
+    characters (PostgreSQL text and JSON) and Infinity or NaN (not JSON)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL characters (\\x00) are not allowed")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("Infinity and NaN are not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _storable(item)
+    return value
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan: Infinity and NaN (JSON's Infinity, YAML's .inf) are never a setting, and
+    # PostgreSQL's JSON refuses them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _refuse_unstorable(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 def _f(default: Any, description: str, advanced: bool = False, **kwargs: Any) -> Any:
@@ -87,14 +122,17 @@ class DataSection(PromptSection):
     completion_column: str = _f(
         "completion", "SFT without messages: column holding the target completion.", True
     )
-    limit: int = _f(0, "Use only the first N rows (0: all).", True, ge=0)
+    limit: int = _f(0, "Use only the first N rows (0: all).", True, ge=0, le=MAX_ROWS)
 
 
 class RewardSpec(_Section):
     """One reward function from the registry, with its weight and params."""
 
     name: str = _f("accuracy", "Reward name (python -m pipeline rewards lists them).")
-    weight: float = _f(1.0, "Weight of this reward in the total (TRL reward_weights).")
+    # Penalties are rewards that score below 0 (repetition, soft_overlong), so weights stay >= 0.
+    weight: float = _f(
+        1.0, "Weight of this reward in the total (TRL reward_weights).", ge=0, le=1000
+    )
     params: dict[str, Any] = _f({}, "Keyword params of the reward (see its help).")
 
     @field_validator("name")
@@ -111,27 +149,41 @@ class OutputSection(_Section):
     """Checkpoints and the final model under the run directory."""
 
     save_steps: float = _f(
-        500, "Save a checkpoint every N steps (a float < 1 is a fraction of the run).", gt=0
+        500,
+        "Save a checkpoint every N steps (a float < 1 is a fraction of the run).",
+        gt=0,
+        le=MAX_STEPS,
     )
-    save_total_limit: int | None = _f(2, "Keep at most N checkpoints (empty: keep all).", ge=1)
+    save_total_limit: int | None = _f(
+        2, "Keep at most N checkpoints (empty: keep all).", ge=1, le=MAX_ROWS
+    )
     save_final: bool = _f(True, "Write the final model and tokenizer to <run_dir>/final.")
 
 
 class _TrainerCommon(_Section):
-    learning_rate: float = _f(1e-6, "Initial learning rate for AdamW.", gt=0)
+    learning_rate: float = _f(1e-6, "Initial learning rate for AdamW.", gt=0, le=1)
     lr_scheduler_type: Literal[
         "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"
     ] = _f("linear", "Learning-rate schedule.")
     warmup_steps: float = _f(
-        0, "Linear warmup: a number of steps, or a fraction of the run when < 1.", ge=0
+        0,
+        "Linear warmup: a number of steps, or a fraction of the run when < 1.",
+        ge=0,
+        le=MAX_STEPS,
     )
-    weight_decay: float = _f(0.0, "AdamW weight decay.", True, ge=0)
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm.", True, gt=0)
-    per_device_train_batch_size: int = _f(8, "Batch size per device.", ge=1)
-    gradient_accumulation_steps: int = _f(1, "Micro-batches accumulated per optimizer step.", ge=1)
-    num_train_epochs: float = _f(3.0, "Epochs over the data (ignored when max_steps > 0).", gt=0)
-    max_steps: int = _f(-1, "Total optimizer steps; overrides num_train_epochs when > 0.")
-    logging_steps: float = _f(10, "Log metrics every N steps.", gt=0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", True, ge=0, le=1)
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm.", True, gt=0, le=1e6)
+    per_device_train_batch_size: int = _f(8, "Batch size per device.", ge=1, le=MAX_BATCH)
+    gradient_accumulation_steps: int = _f(
+        1, "Micro-batches accumulated per optimizer step.", ge=1, le=MAX_BATCH
+    )
+    num_train_epochs: float = _f(
+        3.0, "Epochs over the data (ignored when max_steps > 0).", gt=0, le=1e6
+    )
+    max_steps: int = _f(
+        -1, "Total optimizer steps; overrides num_train_epochs when > 0.", ge=-1, le=MAX_STEPS
+    )
+    logging_steps: float = _f(10, "Log metrics every N steps.", gt=0, le=MAX_STEPS)
     bf16: bool | None = _f(
         None,
         "bfloat16 mixed precision. Empty: on with a CUDA GPU, off on CPU (slower there).",
@@ -145,21 +197,27 @@ class _TrainerCommon(_Section):
 class GRPOTrainerSection(_TrainerCommon):
     """GRPOTrainer arguments (TRL's names and defaults)."""
 
-    num_generations: int = _f(8, "Completions sampled per prompt (the GRPO group).", ge=2)
-    max_completion_length: int = _f(512, "Maximum tokens per completion.", ge=1)
-    temperature: float = _f(1.0, "Sampling temperature for the rollouts.", gt=0)
+    num_generations: int = _f(
+        8, "Completions sampled per prompt (the GRPO group).", ge=2, le=MAX_BATCH
+    )
+    max_completion_length: int = _f(512, "Maximum tokens per completion.", ge=1, le=MAX_TOKENS)
+    temperature: float = _f(1.0, "Sampling temperature for the rollouts.", gt=0, le=100)
     top_p: float = _f(
         1.0, "Nucleus sampling: keep the smallest token set with this mass.", gt=0, le=1
     )
-    top_k: int = _f(0, "Keep only the k likeliest tokens (0: off).", True, ge=0)
-    repetition_penalty: float = _f(1.0, "Penalty on repeated tokens while sampling.", True, gt=0)
-    beta: float = _f(
-        0.0, "KL coefficient against the reference model (0: no reference model).", ge=0
+    top_k: int = _f(0, "Keep only the k likeliest tokens (0: off).", True, ge=0, le=10**7)
+    repetition_penalty: float = _f(
+        1.0, "Penalty on repeated tokens while sampling.", True, gt=0, le=100
     )
-    epsilon: float = _f(0.2, "Clipping range of the policy ratio.", True, gt=0)
-    epsilon_high: float | None = _f(None, "Upper clipping bound (DAPO uses 0.28).", True)
+    beta: float = _f(
+        0.0, "KL coefficient against the reference model (0: no reference model).", ge=0, le=1000
+    )
+    epsilon: float = _f(0.2, "Clipping range of the policy ratio.", True, gt=0, le=10)
+    epsilon_high: float | None = _f(
+        None, "Upper clipping bound (DAPO uses 0.28).", True, gt=0, le=10
+    )
     num_iterations: int = _f(
-        1, "Optimisation passes over each generated batch (GRPO's mu).", True, ge=1
+        1, "Optimisation passes over each generated batch (GRPO's mu).", True, ge=1, le=1000
     )
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = _f(
         "dapo", "Loss aggregation (dapo: token-level over the batch, no length bias)."
@@ -171,7 +229,11 @@ class GRPOTrainerSection(_TrainerCommon):
         False, "Leave completions cut at max_completion_length out of the loss.", True
     )
     generation_batch_size: int | None = _f(
-        None, "Completions generated per round (empty: batch x accumulation).", True, ge=1
+        None,
+        "Completions generated per round (empty: batch x accumulation).",
+        True,
+        ge=1,
+        le=MAX_BATCH * 16,
     )
     shuffle_dataset: bool = _f(True, "Shuffle the prompts.", True)
     disable_dropout: bool = _f(
@@ -190,8 +252,10 @@ class GRPOTrainerSection(_TrainerCommon):
 class SFTTrainerSection(_TrainerCommon):
     """SFTTrainer arguments (TRL's names and defaults)."""
 
-    learning_rate: float = _f(2e-5, "Initial learning rate for AdamW.", gt=0)
-    max_length: int | None = _f(1024, "Truncate tokenized prompt+completion to this many tokens.")
+    learning_rate: float = _f(2e-5, "Initial learning rate for AdamW.", gt=0, le=1)
+    max_length: int | None = _f(
+        1024, "Truncate tokenized prompt+completion to this many tokens.", ge=1, le=MAX_TOKENS
+    )
     completion_only_loss: bool = _f(
         True, "Train on the completion only (the prompt tokens carry no loss)."
     )
@@ -208,10 +272,10 @@ class PeriodicEval(_Section):
     name: str = _f(
         "", "Short name in charts and on Benchmarks (empty: the preset or the file's stem).", True
     )
-    every_steps: int = _f(0, "Evaluate every N steps (0: only at the end).", ge=0)
-    limit: int = _f(50, "Problems evaluated each time.", ge=1)
+    every_steps: int = _f(0, "Evaluate every N steps (0: only at the end).", ge=0, le=MAX_STEPS)
+    limit: int = _f(50, "Problems evaluated each time.", ge=1, le=MAX_ROWS)
     max_new_tokens: int = _f(
-        0, "Token budget (0: the trainer's max_completion_length).", True, ge=0
+        0, "Token budget (0: the trainer's max_completion_length).", True, ge=0, le=MAX_TOKENS
     )
     problem_column: str = _f("problem", "Problem column of a JSONL/Parquet benchmark.", True)
     answer_column: str = _f("answer", "Answer column of a JSONL/Parquet benchmark.", True)
@@ -220,11 +284,13 @@ class PeriodicEval(_Section):
 class SamplingSection(_Section):
     """How completions are sampled."""
 
-    k: int = _f(4, "Samples per problem.", ge=1)
-    temperature: float = _f(1.0, "Sampling temperature (0: greedy).", ge=0)
+    k: int = _f(4, "Samples per problem.", ge=1, le=4096)
+    temperature: float = _f(1.0, "Sampling temperature (0: greedy).", ge=0, le=100)
     top_p: float = _f(1.0, "Nucleus sampling mass.", gt=0, le=1)
-    max_new_tokens: int = _f(512, "Maximum tokens per completion.", ge=1)
-    batch_size: int = _f(256, "Sequences generated together (transformers backend).", True, ge=1)
+    max_new_tokens: int = _f(512, "Maximum tokens per completion.", ge=1, le=MAX_TOKENS)
+    batch_size: int = _f(
+        256, "Sequences generated together (transformers backend).", True, ge=1, le=MAX_BATCH
+    )
     use_vllm: bool = _f(False, "Generate with vLLM (GPU nodes with vllm installed).")
     vllm_gpu_memory_utilization: float = _f(
         0.9, "GPU memory share vLLM may take.", True, gt=0, le=1
@@ -234,7 +300,7 @@ class SamplingSection(_Section):
 class EvalSamplingSection(SamplingSection):
     """Evaluation sampling; defaults follow the paper (temperature 0.6, top-p 0.95)."""
 
-    temperature: float = _f(0.6, "Sampling temperature (0: greedy, then k is 1).", ge=0)
+    temperature: float = _f(0.6, "Sampling temperature (0: greedy, then k is 1).", ge=0, le=100)
     top_p: float = _f(0.95, "Nucleus sampling mass.", gt=0, le=1)
 
 
@@ -248,7 +314,7 @@ class FilterSection(_Section):
     min_language_consistency: float = _f(
         0.95, "Share of reasoning words in the target language needed to stay.", True, ge=0, le=1
     )
-    max_length: int = _f(0, "Drop completions longer than N tokens (0: off).", ge=0)
+    max_length: int = _f(0, "Drop completions longer than N tokens (0: off).", ge=0, le=MAX_TOKENS)
     max_repetition: float = _f(
         0.0,
         "Drop completions whose share of repeated word 3-grams exceeds this (0: off).",
@@ -265,11 +331,11 @@ class FilterSection(_Section):
         gt=0,
         le=1,
     )
-    max_per_prompt: int = _f(0, "Keep at most N samples per prompt (0: all).", ge=0)
+    max_per_prompt: int = _f(0, "Keep at most N samples per prompt (0: all).", ge=0, le=MAX_ROWS)
     decontaminate: list[str] = _f(
         [], "Benchmarks (presets or files) whose problems must not appear among the prompts."
     )
-    decontaminate_ngram: int = _f(8, "Word n-gram size for decontamination.", True, ge=1)
+    decontaminate_ngram: int = _f(8, "Word n-gram size for decontamination.", True, ge=1, le=1000)
 
 
 class DatasetOutputSection(_Section):

@@ -38,6 +38,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Where runs, checkpoints, datasets and the toy assets live (`<data dir>/runs/<run id>/`).
 R1STUDIO_DATA_DIR = env_path("R1STUDIO_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
+# Runs read models, datasets and benchmarks only inside the data directory, the benchmarks
+# folder and these folders (`:`-separated; relative ones from the repository root): a config
+# naming any other path is refused (pipeline/access.py; the supervisor hands them to the runs).
+R1STUDIO_ALLOWED_ROOTS = [
+    path if path.is_absolute() else BASE_DIR / path
+    for path in (Path(p.strip()).expanduser() for p in env_str("R1STUDIO_ALLOWED_ROOTS").split(":"))
+    if str(path) not in ("", ".")
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -63,6 +71,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # 400 for NUL characters in the URL or form fields, JSON 413/415 for API bodies.
+    "r1studio.core.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,6 +88,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "r1studio.urls"
 WSGI_APPLICATION = "r1studio.wsgi.application"
 ASGI_APPLICATION = "r1studio.asgi.application"
+# Request bodies over this size are refused (the API answers 413): configs are a few kB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("R1STUDIO_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
 
 TEMPLATES = [
     {

@@ -72,6 +72,28 @@ def redis_url() -> Iterator[str | None]:
         shutil.rmtree(settings.R1STUDIO_DATA_DIR, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def allowed_roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
+    """Runs may read the test folders too: pytest's base temp (data dirs, toy builds) and a
+    prebuilt toy. Production allows only the data dir, the benchmarks and R1STUDIO_ALLOWED_ROOTS;
+    the tests add theirs to that variable (the pipeline CLI reads it) and to Django's setting."""
+    extra = [tmp_path_factory.getbasetemp().resolve()]
+    if os.environ.get("R1STUDIO_TEST_TOY_DIR"):
+        extra.append(Path(os.environ["R1STUDIO_TEST_TOY_DIR"]).resolve())
+    with pytest.MonkeyPatch.context() as patch:
+        current = os.environ.get("R1STUDIO_ALLOWED_ROOTS", "").strip()
+        patch.setenv(
+            "R1STUDIO_ALLOWED_ROOTS", ":".join([*filter(None, [current]), *map(str, extra)])
+        )
+        if _django_configured():
+            from django.conf import settings
+
+            patch.setattr(
+                settings, "R1STUDIO_ALLOWED_ROOTS", [*settings.R1STUDIO_ALLOWED_ROOTS, *extra]
+            )
+        yield extra
+
+
 @pytest.fixture
 def data_dir(settings: Any, tmp_path: Path) -> Path:
     """A fresh R1STUDIO_DATA_DIR for this test."""

@@ -19,6 +19,10 @@ logger = logging.getLogger("pipeline.rewards")
 
 RewardFunc = Callable[..., list[float | None]]
 
+# What the stage hands to the factories that take it, never a param of a config: the run folder
+# (for rewards that keep files, like the judge's cache).
+CONTEXT_PARAMS = frozenset({"run_dir"})
+
 # Keyword arguments TRL passes that are not per-sample dataset columns.
 NON_COLUMN_KWARGS = frozenset(
     {"trainer_state", "log_extra", "log_metric", "completion_ids", "environments"}
@@ -50,10 +54,12 @@ def register(
     return decorator
 
 
-def get(name: str, **params: Any) -> RewardFunc:
+def get(name: str, *, run_dir: Any = None, **params: Any) -> RewardFunc:
     """Build the reward function ``name`` with ``params``; its ``__name__`` is ``name``.
 
-    Raises :class:`RewardError` for an unknown name or a param the reward does not take.
+    ``run_dir`` is the stage's run folder, passed on to the rewards that take it (see
+    ``CONTEXT_PARAMS``). Raises :class:`RewardError` for an unknown name or a param the reward
+    does not take.
     """
     entry = _REGISTRY.get(name)
     if entry is None:
@@ -65,6 +71,8 @@ def get(name: str, **params: Any) -> RewardFunc:
             f"reward {name!r} has no param {unknown[0]!r}; "
             f"it takes: {', '.join(accepted) or 'none'}"
         )
+    if run_dir is not None and "run_dir" in inspect.signature(entry.factory).parameters:
+        params = {**params, "run_dir": run_dir}
     try:
         func = entry.factory(**params)
     except (TypeError, ValueError) as exc:
@@ -85,7 +93,7 @@ def describe() -> dict[str, str]:
 
 
 def params_of(name: str) -> dict[str, Any]:
-    """The params a reward takes with their defaults (``{}`` for an unknown name)."""
+    """The params a config may give a reward, with their defaults (``{}`` for an unknown name)."""
     entry = _REGISTRY.get(name)
     if entry is None:
         return {}
@@ -93,7 +101,7 @@ def params_of(name: str) -> dict[str, Any]:
     return {
         p.name: (None if p.default is inspect.Parameter.empty else p.default)
         for p in sig.parameters.values()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in CONTEXT_PARAMS
     }
 
 

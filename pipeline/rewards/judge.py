@@ -6,8 +6,13 @@ OpenAI-compatible chat endpoint (``url=http://host:port/v1``; vLLM, TGI, llama.c
 APIs speak it), called with the standard library's ``urllib``. The judge's reply is parsed for a
 score ("Score: 7/10", "7 out of 10", or a bare number) and normalised to [0, 1]; a reply with no
 score gives ``None``. Verdicts are cached by a hash of (judge, filled prompt): in memory always,
-and on disk under ``cache_dir`` when set, so a completion repeated across steps or runs is judged
-once.
+and on disk under ``<run_dir>/<cache_dir>`` when the stage gives its run folder, so a completion
+repeated across steps (or a resumed run) is judged once.
+
+What a config may ask for is what the admin allowed (``pipeline.access``): an endpoint under a
+prefix of ``$R1STUDIO_JUDGE_URLS``, an API key from a variable listed in
+``$R1STUDIO_JUDGE_KEY_ENVS``, a local model inside the allowed roots, a cache inside the run
+folder. Validation says so first; the factory refuses the same things again.
 """
 
 from __future__ import annotations
@@ -184,13 +189,39 @@ class JudgeCache:
             tmp.replace(self.directory / f"{key}.json")
 
 
+def _check_allowed(model: Any, url: Any, api_key_env: Any, cache_dir: Any) -> None:
+    from pipeline import access
+
+    outside = access.path_error(model, "model", access.allowed_roots())
+    problems = {
+        "url": access.judge_url_error(url) if url else None,
+        "api_key_env": access.judge_key_env_error(api_key_env),
+        "cache_dir": access.judge_cache_error(cache_dir),
+        "model": outside[0]["msg"] if outside else None,
+    }
+    for name, problem in problems.items():
+        if problem:
+            raise ValueError(f"{name}: {problem}")
+
+
+def _cache_folder(run_dir: Any, cache_dir: str) -> Path | None:
+    if run_dir is None or not cache_dir:
+        return None  # memory only
+    root = Path(run_dir).resolve()
+    folder = (root / cache_dir).resolve()
+    if not folder.is_relative_to(root):  # a symlink out of the run folder
+        raise ValueError(f"cache_dir: {cache_dir} leads out of the run folder")
+    return folder
+
+
 @register(
     "judge",
     "A generative reward model scores each completion in [0, 1]: a local transformers model "
     "(model=<folder>) or an OpenAI-compatible endpoint (url=http://host/v1, model_name), a prompt "
-    "template with {prompt} {completion} {reference}, cached. Params: model, url, model_name, "
-    "template, max_score, reference_column, cache_dir, max_new_tokens, timeout, concurrency, "
-    "api_key_env.",
+    "template with {prompt} {completion} {reference}, cached in the run folder. Params: model, "
+    "url (an endpoint the admin allowed), model_name, template, max_score, reference_column, "
+    "cache_dir (a folder in the run folder), max_new_tokens, timeout, concurrency, api_key_env "
+    "(a variable the admin allowed).",
 )
 def judge_reward(
     *,
@@ -200,24 +231,29 @@ def judge_reward(
     template: str = DEFAULT_JUDGE_TEMPLATE,
     max_score: float = 10.0,
     reference_column: str = "answer",
-    cache_dir: str | None = None,
+    cache_dir: str = "judge-cache",
     max_new_tokens: int = 256,
     timeout: float = 60.0,
     concurrency: int = 4,
-    api_key_env: str | None = "OPENAI_API_KEY",
+    api_key_env: str | None = None,
+    run_dir: str | os.PathLike | None = None,
 ) -> RewardFunc:
-    """Judge-model reward; an unparsable verdict or a failed call scores ``None``."""
+    """Judge-model reward; an unparsable verdict or a failed call scores ``None``.
+
+    ``run_dir`` comes from the stage, not the config: the disk cache lives under it.
+    """
     if bool(model) == bool(url):
         raise ValueError("give exactly one of model (a local folder) or url (an endpoint)")
     if "{completion}" not in template:
         raise ValueError("template must contain {completion}")
+    _check_allowed(model, url, api_key_env, cache_dir)
     call = (
         _LocalJudge(model, max_new_tokens)
         if model
         else _EndpointJudge(url, model_name, api_key_env, max_new_tokens, timeout)
     )
     identity = json.dumps([model, url, model_name, max_score, max_new_tokens])
-    cache = JudgeCache(cache_dir)
+    cache = JudgeCache(_cache_folder(run_dir, cache_dir))
 
     def judge_one(filled: str) -> float | None:
         key = hashlib.sha256((identity + "\0" + filled).encode()).hexdigest()

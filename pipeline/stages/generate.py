@@ -174,7 +174,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     ]
     flat_prompts, flat_completions, columns = flat_samples(problems, prompts, completions)
     for spec in config.verifiers:
-        func = rewards.get(spec.name, **spec.params)
+        func = rewards.get(spec.name, run_dir=run_dir, **spec.params)
         scores = func(prompts=flat_prompts, completions=flat_completions, **columns) if rows else []
         for row, score in zip(rows, scores, strict=True):
             row.setdefault("scores", {})[spec.name] = score

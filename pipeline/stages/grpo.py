@@ -189,7 +189,7 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     )
 
     # build rewards
-    funcs = [rewards.get(spec.name, **spec.params) for spec in config.rewards]
+    funcs = [rewards.get(spec.name, run_dir=run_dir, **spec.params) for spec in config.rewards]
     weights = [spec.weight for spec in config.rewards]
     recorder = SampleRecorder(funcs, weights, config.data.prefill_think)
 

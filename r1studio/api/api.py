@@ -4,7 +4,8 @@ Authentication: `Authorization: Bearer <token>` (a per-user API token) or the br
 Every endpoint needs the researcher role (annotators get 403) and sees what the run pages see
 (`runs.selectors.runs_visible_to`): another user's draft is a 404, changing another user's run
 a 403. Invalid configs get 422 with `{"detail", "errors": [{"loc", "msg"}]}`, actions that do
-not fit the run's state 409.
+not fit the run's state 409. Bodies are JSON (else 415) of at most DATA_UPLOAD_MAX_MEMORY_SIZE
+bytes (else 413); NUL characters in the URL get 400.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Query, Status
 
 from r1studio.api.auth import API_AUTH
+from r1studio.api.parsing import JsonOnlyParser, add_body_error_handlers
 from r1studio.api.schemas import (
     ErrorOut,
     RunCreateIn,
@@ -46,7 +48,9 @@ api = NinjaAPI(
     auth=API_AUTH,
     docs_decorator=_docs_for_researchers,
     urls_namespace="api",
+    parser=JsonOnlyParser(),
 )
+add_body_error_handlers(api)
 
 ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -128,7 +132,7 @@ def list_runs(
     status: str | None = None,
     kind: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10**9),  # past int64 SQLite refuses the OFFSET
 ) -> Any:
     """Runs you can see, newest first."""
     runs = selectors.run_list(user=_researcher(request), status=status, kind=kind)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, field_validator
 
 
 class RunCreateIn(Schema):
@@ -15,6 +15,14 @@ class RunCreateIn(Schema):
         description="A stage config: pipeline.config's GRPOStage, SFTStage, GenerateStage or "
         "EvaluateStage as JSON (`kind` picks which)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, name: str) -> str:
+        # PostgreSQL cannot store NUL characters in text.
+        if "\x00" in name:
+            raise ValueError("NUL characters (\\x00) are not allowed")
+        return name
 
 
 class ConfigErrorOut(Schema):

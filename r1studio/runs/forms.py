@@ -21,9 +21,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel
 
+from pipeline import safeyaml
 from r1studio.runs.services import RunConfigError, config_check
 
 MODEL_FIELDS = ("model.path",)
@@ -270,7 +270,7 @@ def _read(spec: Field, raw: str | None, errors: list[dict]) -> Any:
             return {}
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             errors.append({"loc": spec.name, "msg": f"not valid JSON: {exc}"})
             return {}
         if not isinstance(value, dict):
@@ -427,15 +427,15 @@ class ConfigForm:
 
 
 def config_to_yaml(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+    return safeyaml.dump(config)
 
 
 def config_from_yaml(text: str) -> tuple[dict | None, list[dict[str, str]]]:
     """Parse the YAML view; (config, []) or (None, [error])."""
     try:
-        data = yaml.safe_load(text or "")
-    except yaml.YAMLError as exc:
-        return None, [{"loc": "", "msg": f"YAML: {exc}"}]
+        data = safeyaml.load(text or "")
+    except safeyaml.YamlError as exc:
+        return None, [{"loc": "", "msg": str(exc)}]
     if not isinstance(data, dict):
         return None, [{"loc": "", "msg": "YAML: the config must be a mapping of fields"}]
     return data, []

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pipeline import safeyaml
 from r1studio.runs.models import RunStatus
 from r1studio.runs.selectors import run_list, toy_dir
 
@@ -162,8 +161,8 @@ STEP_TO_PRESET = {p.recipe_file: p for p in PRESETS if p.recipe_file and p.key !
 
 def _read_yaml(path: Path) -> dict | None:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = safeyaml.load(path.read_text())
+    except (OSError, safeyaml.YamlError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -61,10 +61,18 @@ def config_check(config: Any) -> dict:
 
     if not isinstance(config, dict):
         raise RunConfigError([{"loc": "", "msg": "a config is a mapping of fields"}])
-    errors = validate_config(config)
+    errors = validate_config(config, config_roots())
     if errors:
         raise RunConfigError(errors)
     return config
+
+
+def config_roots() -> Any:
+    """The folders runs may read (`pipeline.access.Roots`): the data directory, the benchmarks
+    folder and R1STUDIO_ALLOWED_ROOTS; the supervisor hands the same to the pipeline."""
+    from pipeline.access import allowed_roots
+
+    return allowed_roots(data_dir=settings.R1STUDIO_DATA_DIR, extra=settings.R1STUDIO_ALLOWED_ROOTS)
 
 
 def _normalized(config: dict) -> dict:

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
+from pipeline.access import roots_env
 from r1studio.runs import ingest
 from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.selectors import run_log_tail
@@ -186,6 +187,10 @@ def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("R1STUDIO_RUNS_ROOT", str(run_dir.parent))
+    # The folders the run may read, as the web process checked them (pipeline/access.py).
+    env.update(
+        roots_env(data_dir=settings.R1STUDIO_DATA_DIR, extra=settings.R1STUDIO_ALLOWED_ROOTS)
+    )
     with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:
         banner = f"\n--- {timezone.now().isoformat()} {' '.join(command)}\n".encode()
         out.write(banner)

@@ -183,3 +183,85 @@ def test_validate_accepts_every_toy_config(toy_dir: Path) -> None:
     # Recipe stages name outputs of earlier stages; unresolved, those paths are not checked.
     for path in sorted((toy_dir / "recipe").glob("*.yaml")):
         assert validate_config(read_config_file(path)) == [], path.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Values the trainer or the database cannot hold are refused at validation, naming the field
+
+
+def _with(kind: str, path: str, value) -> dict:
+    data = json.loads(json.dumps(MINIMAL[kind]))
+    node = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    "kind,path,value",
+    [
+        ("grpo", "trainer.per_device_train_batch_size", 2**63),
+        ("grpo", "trainer.max_completion_length", 10**12),
+        ("grpo", "trainer.learning_rate", 1e308),
+        ("grpo", "trainer.max_steps", 10**30),
+        ("grpo", "trainer.learning_rate", float("inf")),
+        ("grpo", "trainer.learning_rate", float("nan")),
+        ("grpo", "trainer.temperature", float("-inf")),
+        ("sft", "trainer.num_train_epochs", float("inf")),
+        ("sft", "output.save_steps", float("inf")),
+        ("sft", "trainer.max_length", 10**12),
+        ("grpo", "seed", -1),
+        ("generate", "sampling.k", 10**9),
+        ("generate", "filters.min_score", float("nan")),
+    ],
+)
+def test_it_refuses_numbers_past_what_the_trainer_can_hold(kind, path, value) -> None:
+    assert locs(_with(kind, path, value)) == [path]
+
+
+def test_it_refuses_negative_reward_weights_penalties_are_negative_rewards() -> None:
+    data = _with("grpo", "rewards", [{"name": "accuracy"}, {"name": "repetition", "weight": -1}])
+    assert locs(data) == ["rewards.1.weight"]
+    data["rewards"][1] = {"name": "repetition", "weight": 1, "params": {"max_penalty": -1}}
+    parse_config(data)
+
+
+def test_it_refuses_infinity_in_the_json_and_yaml_spellings(tmp_path: Path) -> None:
+    assert locs(json.loads('{"kind": "grpo", "trainer": {"learning_rate": Infinity}}')) == [
+        "trainer.learning_rate"
+    ]
+    (tmp_path / "c.yaml").write_text("kind: grpo\ntrainer: {learning_rate: .inf}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "c.yaml")
+    assert [e["loc"] for e in info.value.errors] == ["trainer.learning_rate"]
+    assert "finite" in info.value.errors[0]["msg"]
+
+
+def test_it_refuses_infinity_and_nul_inside_reward_params() -> None:
+    inf = [{"name": "judge", "params": {"url": "http://x", "max_score": float("inf")}}]
+    assert locs(_with("grpo", "rewards", inf)) == ["rewards.0.params"]
+    nul = [{"name": "judge", "params": {"template": "{completion}\x00"}}]
+    assert locs(_with("grpo", "rewards", nul)) == ["rewards.0.params"]
+
+
+@pytest.mark.parametrize(
+    "kind,path",
+    [("sft", "data.system_prompt"), ("grpo", "model.path"), ("evaluate", "prompt.prompt_template")],
+)
+def test_it_refuses_nul_characters_in_strings(kind, path) -> None:
+    errors = []
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with(kind, path, "a\x00b"))
+    errors = info.value.errors
+    assert [e["loc"] for e in errors] == [path] and "NUL" in errors[0]["msg"]
+
+
+def test_it_refuses_configs_nested_absurdly_deep() -> None:
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    data = _with("grpo", "rewards", [{"name": "accuracy", "params": {"x": deep}}])
+    [loc] = locs(data)
+    assert loc.startswith("rewards.0.params.x.0")

@@ -1,4 +1,5 @@
-"""The judge reward against a real local HTTP server and a real (tiny, local) transformers model."""
+"""The judge reward against a real local HTTP server and a real (tiny, local) transformers model,
+and what an admin allows it: endpoints, API-key variables, a cache inside the run folder."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ class JudgeServer:
         self.thread.start()
         return self
 
+    def allow(self, monkeypatch, *key_envs: str) -> JudgeServer:
+        """Allow-list this server (and these API-key variables), as an admin would."""
+        monkeypatch.setenv("R1STUDIO_JUDGE_URLS", self.url)
+        monkeypatch.setenv("R1STUDIO_JUDGE_KEY_ENVS", ",".join(key_envs))
+        return self
+
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
@@ -83,6 +90,7 @@ def test_it_parses_and_normalises_judge_scores(reply, score):
 def test_it_scores_completions_through_an_openai_compatible_endpoint(monkeypatch):
     monkeypatch.setenv("R1_TEST_JUDGE_KEY", "sk-local")
     with JudgeServer(grade_by_length) as server:
+        server.allow(monkeypatch, "R1_TEST_JUDGE_KEY")
         judge = rewards.get(
             "judge", url=server.url, model_name="tiny", api_key_env="R1_TEST_JUDGE_KEY"
         )
@@ -103,37 +111,102 @@ def test_it_scores_completions_through_an_openai_compatible_endpoint(monkeypatch
     assert "Say hi" in prompt and "sys" not in prompt.split("Reference")[0]
 
 
-def test_it_judges_the_same_completion_once_in_memory_and_on_disk(tmp_path):
+def test_it_judges_the_same_completion_once_in_memory_and_on_disk(tmp_path, monkeypatch):
     with JudgeServer("Score: 6/10") as server:
-        judge = rewards.get("judge", url=server.url, cache_dir=str(tmp_path / "cache"))
+        server.allow(monkeypatch)
+        judge = rewards.get("judge", url=server.url, run_dir=tmp_path, cache_dir="cache")
         first = judge(["q"] * 3, ["same", "same", "other"], answer=["r"] * 3)
         again = judge(["q"], ["same"], answer=["r"])
         assert len(server.requests) == 2  # "same" and "other"
-        fresh = rewards.get("judge", url=server.url, cache_dir=str(tmp_path / "cache"))
+        fresh = rewards.get("judge", url=server.url, run_dir=tmp_path, cache_dir="cache")
         assert fresh(["q"], ["other"], answer=["r"]) == [pytest.approx(0.6)]
         assert len(server.requests) == 2  # read back from disk
     assert first == [pytest.approx(0.6)] * 3 and again == [pytest.approx(0.6)]
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
 
 
-def test_it_scores_none_for_unparsable_verdicts_and_failed_calls():
+def test_it_caches_in_the_run_folder_by_default(tmp_path, monkeypatch):
+    with JudgeServer("Score: 6/10") as server:
+        server.allow(monkeypatch)
+        rewards.get("judge", url=server.url, run_dir=tmp_path)(["q"], ["x"], answer=["r"])
+    assert len(list((tmp_path / "judge-cache").glob("*.json"))) == 1
+
+
+def test_it_keeps_the_cache_inside_the_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("R1STUDIO_JUDGE_URLS", "http://127.0.0.1:1/v1")
+    url = "http://127.0.0.1:1/v1"
+    for outside in (str(tmp_path / "elsewhere"), "../elsewhere", "~/cache"):
+        with pytest.raises(rewards.RewardError, match="cache_dir"):
+            rewards.get("judge", url=url, run_dir=tmp_path / "run", cache_dir=outside)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "link").symlink_to(tmp_path)
+    with pytest.raises(rewards.RewardError, match="out of the run folder"):
+        rewards.get("judge", url=url, run_dir=tmp_path / "run", cache_dir="link/x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_it_refuses_endpoints_and_key_variables_the_admin_did_not_allow(monkeypatch):
+    monkeypatch.delenv("R1STUDIO_JUDGE_URLS", raising=False)
+    monkeypatch.delenv("R1STUDIO_JUDGE_KEY_ENVS", raising=False)
+    with pytest.raises(rewards.RewardError, match="remote judges are off"):
+        rewards.get("judge", url="http://127.0.0.1:1/v1")
+
+    monkeypatch.setenv("R1STUDIO_JUDGE_URLS", "http://judge.internal:8000/v1, https://api.x.ai")
+    assert rewards.get("judge", url="http://judge.internal:8000/v1")
+    assert rewards.get("judge", url="https://api.x.ai/v1")
+    for url in (
+        "http://evil.example/v1",
+        "http://judge.internal:8000@evil.example/v1",
+        "http://judge.internal:8001/v1",
+        "https://judge.internal:8000/v1",
+        "http://judge.internal:8000/v1/../../admin",
+        "http://judge.internal:8000/v10",
+        "file:///etc/passwd",
+    ):
+        with pytest.raises(rewards.RewardError, match="not an allowed judge endpoint"):
+            rewards.get("judge", url=url)
+
+    # Any variable of the worker as the "API key", sent to an allowed endpoint: refused.
+    url = "http://judge.internal:8000/v1"
+    with pytest.raises(rewards.RewardError, match="REDIS_URL"):
+        rewards.get("judge", url=url, api_key_env="REDIS_URL")
+    monkeypatch.setenv("R1STUDIO_JUDGE_KEY_ENVS", "JUDGE_API_KEY")
+    assert rewards.get("judge", url=url, api_key_env="JUDGE_API_KEY")
+    with pytest.raises(rewards.RewardError, match="not a variable judges may use"):
+        rewards.get("judge", url=url, api_key_env="SECRET_KEY")
+
+
+def test_it_sends_no_api_key_unless_one_is_named(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-judges")
+    with JudgeServer("Score: 5/10") as server:
+        server.allow(monkeypatch)
+        rewards.get("judge", url=server.url)(["q"], ["x"])
+    assert server.requests[0]["auth"] is None
+
+
+def test_it_scores_none_for_unparsable_verdicts_and_failed_calls(monkeypatch):
     with JudgeServer("I cannot decide.") as server:
+        server.allow(monkeypatch)
         judge = rewards.get("judge", url=server.url)
         assert judge(["q", "q"], ["fine", "FAIL please"], answer=["r", "r"]) == [None, None]
+    monkeypatch.setenv("R1STUDIO_JUDGE_URLS", "http://127.0.0.1:9")
     dead = rewards.get("judge", url="http://127.0.0.1:9/v1", timeout=2)  # nothing listens there
     assert dead(["q"], ["x"]) == [None]
 
 
-def test_it_fills_template_fields_without_tripping_on_braces():
+def test_it_fills_template_fields_without_tripping_on_braces(monkeypatch):
     with JudgeServer(
         lambda prompt: "Score: 10/10" if "{x}" in prompt and "REF" in prompt else "0"
     ) as server:
+        server.allow(monkeypatch)
         judge = rewards.get(
             "judge", url=server.url, template="Q={prompt} A={completion} R={reference}"
         )
         assert judge(["q"], ["def f(): return {x}"], answer=["REF"]) == [1.0]
 
 
-def test_it_needs_exactly_one_of_model_and_url():
+def test_it_needs_exactly_one_of_model_and_url(monkeypatch):
+    monkeypatch.setenv("R1STUDIO_JUDGE_URLS", "http://127.0.0.1:1")
     with pytest.raises(rewards.RewardError):
         rewards.get("judge")
     with pytest.raises(rewards.RewardError):
