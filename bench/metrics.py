@@ -5,13 +5,16 @@ PostgreSQL database `r1studio_bench_metrics` created and dropped on `--pg-url`'s
 
 1. ingest: a GRPO-like run logging 25 series for 40,000 steps (1M points), as the supervisor
    does it: JSONL lines parsed into events, batches of 1,000 events, one transaction each
-   through `metrics_ingest`. Printed: points/s from parsed events (the target: >= 200k/s) and
-   from the JSON lines (parsing included). Then one series of 1M steps (one value per event,
+   through `metrics_ingest`. Printed: points/s from parsed events (target `MIN_POINTS_PER_S`)
+   and from the JSON lines (parsing included). Then one series of 1M steps (one value per event,
    the worst case per point) is ingested the same way.
 2. chart query on that 1M-point series: `run_metrics_series(max_points=1000)` and the whole
    `GET /runs/<id>/metrics.json?names=reward&max_points=1000` view (middleware, session,
-   JSON) through Django's test client; p50/p95 over `--repeat` runs (target p95 <= 100 ms).
-   Also the live stream's catch-up read (`after_step`: the last 100 points).
+   JSON) through Django's test client; p50/p95 over `--repeat` runs (target p95 <=
+   `MAX_CHART_P95_MS`). Also the live stream's catch-up read (`after_step`: the last 100
+   points), under the same target.
+
+Each target is printed PASS or FAIL per database; the script exits 1 when one fails.
 
     .venv/bin/python bench/metrics.py [--db sqlite|postgres|both] [--repeat 50]
         [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
@@ -24,9 +27,12 @@ import json
 import sys
 import time
 
+from _checks import verdict
 from _db import PG_URL, django_setup, percentiles, run_on_databases, timed
 
 BENCH_DB = "r1studio_bench_metrics"
+MIN_POINTS_PER_S = 200_000  # ingest of the 25-series run, from parsed events
+MAX_CHART_P95_MS = 100.0  # each chart query and the live catch-up read
 BATCH_EVENTS = 1000
 TRL_NAMES = [
     "reward", "reward_std", "frac_reward_zero_std", "rewards/accuracy/mean",
@@ -73,8 +79,11 @@ def ingest(run: object, lines: list[bytes]) -> tuple[float, float, int]:
     return work, work + parse, points
 
 
-def child(label: str, repeat: int) -> None:
-    """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
+def child(label: str, repeat: int) -> int:
+    """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database.
+
+    Returns the exit status: 1 when a target was missed.
+    """
     user = django_setup()
     from django.test import Client
 
@@ -86,6 +95,9 @@ def child(label: str, repeat: int) -> None:
     run = Run.objects.create(name="grpo-like", owner=user, kind="grpo", status="running")
     lines = lines_for(TRL_NAMES, 40_000)
     work, total, points = ingest(run, lines)
+    checks = [
+        (f"ingest >= {MIN_POINTS_PER_S:,} points/s", points / work >= MIN_POINTS_PER_S),
+    ]
     print(
         f"ingest, {len(TRL_NAMES)} series x 40,000 steps ({points:,} points), "
         f"batches of {BATCH_EVENTS} events:"
@@ -115,16 +127,24 @@ def child(label: str, repeat: int) -> None:
             )
         )
         print(f"  selector, max_points={max_points:<5}  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+        checks.append(_chart_check(f"selector, max_points={max_points}", p95))
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     url = f"/runs/{long_run.pk}/metrics.json?names=reward&max_points=1000"
     assert client.get(url).status_code == 200
     p50, p95 = percentiles(timed(lambda: client.get(url), repeat))
     print(f"  GET metrics.json (whole view)  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    checks.append(_chart_check("GET metrics.json", p95))
     p50, p95 = percentiles(
         timed(lambda: run_metrics_series(run=long_run, name="reward", after_step=999_900), repeat)
     )
     print(f"  live catch-up (after_step)     p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    checks.append(_chart_check("live catch-up", p95))
+    return verdict(checks, f"{label} targets")
+
+
+def _chart_check(name: str, p95: float) -> tuple[str, bool]:
+    return f"{name} p95 <= {MAX_CHART_P95_MS:.0f} ms", p95 <= MAX_CHART_P95_MS
 
 
 def main() -> int:
@@ -135,8 +155,7 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.repeat)
-        return 0
+        return child(args.child, args.repeat)
     child_args = ["--repeat", str(args.repeat)]
     return run_on_databases(__file__, args.db, args.pg_url, BENCH_DB, child_args)
 
