@@ -1,4 +1,4 @@
-"""Writes for evaluation results; called by `metrics_ingest` for every `eval` event."""
+"""Writes for evaluation results; `evals_ingest` gets every run's `eval` events (see apps.py)."""
 
 from __future__ import annotations
 

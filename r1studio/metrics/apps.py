@@ -12,3 +12,11 @@ class MetricsConfig(AppConfig):
     label = "metrics"
     verbose_name = "Metrics"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Metric points of every run's events, eval figures as `eval/<benchmark>/<metric>`
+        # series (handed over by r1studio.runs.events).
+        from r1studio.metrics.services import metrics_ingest
+        from r1studio.runs.events import event_handler_register
+
+        event_handler_register(types=("metrics", "eval"), key="metrics", handler=metrics_ingest)

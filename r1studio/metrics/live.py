@@ -1,6 +1,6 @@
 """Live updates: Redis pub/sub on channel `run:<id>`, served to browsers as Server-Sent Events.
 
-The supervisor calls `publish(run_id, payload)` after each committed batch. `sse_stream` is
+The supervisor publishes each committed batch (r1studio.runs.live.publish). `sse_stream` is
 what `GET /runs/<id>/stream` returns: it subscribes first, then sends the points stored after
 the client's last step (so nothing published meanwhile is missed, and a reconnect resumes
 where it stopped), then forwards live messages, a `: keep-alive` comment every
@@ -14,59 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from r1studio.runs.live import channel, json_safe, publish, run_state  # noqa: F401 - re-exported
+
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
 ENDED = {"finished", "failed", "cancelled", "lost"}
-_clients: dict[str, redis.Redis] = {}
-
-
-def channel(run_id: int) -> str:
-    return f"run:{run_id}"
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe payload: NaN and infinities become null (browsers reject NaN in JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _client() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=5)
-    return client
-
-
-def publish(run_id: int, payload: dict[str, Any]) -> int:
-    """Publish one JSON message on `run:<id>`; returns how many subscribers got it.
-
-    Never raises on a Redis outage: the points are in the database already and a browser
-    gets them on its next (re)connect, so a live update is allowed to be lost.
-    """
-    try:
-        data = json.dumps(_clean(payload), default=str)
-        return int(_client().publish(channel(run_id), data))
-    except (redis.RedisError, OSError) as exc:
-        log.warning("could not publish on %s: %s", channel(run_id), exc)
-        return 0
 
 
 def sse(data: Any, *, event: str | None = None, event_id: int | None = None) -> bytes:
@@ -76,7 +38,7 @@ def sse(data: Any, *, event: str | None = None, event_id: int | None = None) -> 
         lines.append(f"event: {event}")
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(_clean(data), separators=(",", ":")))
+    lines.append("data: " + json.dumps(json_safe(data), separators=(",", ":")))
     return ("\n".join(lines) + "\n\n").encode()
 
 
@@ -97,18 +59,6 @@ def _db(func: Callable[..., Any]) -> Callable[..., Any]:
                 connection.close()
 
     return sync_to_async(call)
-
-
-def run_state(run: Any) -> dict[str, Any]:
-    """The run's state as every live message carries it (status, progress, ETA)."""
-    return {
-        "run": run.pk,
-        "status": run.status,
-        "step": run.step,
-        "total_steps": run.total_steps,
-        "progress": run.progress,
-        "eta_seconds": run.eta_seconds,
-    }
 
 
 def _snapshot(run_id: int, after_step: int | None) -> dict[str, Any] | None:

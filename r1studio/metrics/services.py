@@ -15,17 +15,15 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 
-from r1studio.evals.services import evals_ingest
 from r1studio.metrics import storage
 from r1studio.metrics.models import MetricChunk, MetricSeries
 
 Points = dict[str, list[list[Any]]]
 
 
-def _collect(events: list[dict]) -> tuple[dict[str, tuple[list, list]], list[dict]]:
+def _collect(events: list[dict]) -> dict[str, tuple[list, list]]:
     """Group the batch's points by series name; eval figures become `eval/<bench>/<metric>`."""
     collected: dict[str, tuple[list, list]] = {}
-    evals = []
     for event in events:
         kind = event.get("type")
         if kind == "metrics":
@@ -33,7 +31,6 @@ def _collect(events: list[dict]) -> tuple[dict[str, tuple[list, list]], list[dic
             if step is None or not values:
                 continue
         elif kind == "eval":
-            evals.append(event)
             step = event.get("step") or 0
             prefix = f"eval/{event.get('benchmark') or 'benchmark'}/"
             values = {prefix + str(k): v for k, v in (event.get("metrics") or {}).items()}
@@ -45,7 +42,7 @@ def _collect(events: list[dict]) -> tuple[dict[str, tuple[list, list]], list[dic
                 entry = collected[name] = ([], [])
             entry[0].append(step)
             entry[1].append(value)
-    return collected, evals
+    return collected
 
 
 def _series_for(run: Any, names: list[str]) -> dict[str, MetricSeries]:
@@ -74,9 +71,7 @@ def metrics_ingest(*, run: Any, events: list[dict]) -> Points:
     NaN. The returned points (`{name: [[step, value], ...]}`, NaN as None) are what the
     supervisor publishes on `run:<id>`.
     """
-    collected, evals = _collect(events)
-    if evals:
-        evals_ingest(run=run, events=evals)
+    collected = _collect(events)
     if not collected:
         return {}
     series_by_name = _series_for(run, list(collected))

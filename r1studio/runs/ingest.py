@@ -3,9 +3,9 @@
 `events_read` returns the complete lines after a byte offset; `events_ingest` stores one batch
 in ONE transaction that also advances `Run.events_offset` (guarded by the offset it started
 from), so a supervisor that dies mid-batch leaves nothing half-stored and the next one re-reads
-from the same byte: no point is stored twice. Metric points and traces go through the metrics
-and traces apps' services; checkpoints, progress and the error of a failed stage land on the
-Run row here. After the commit the batch is published on Redis channel `run:<id>` for the live
+from the same byte: no point is stored twice. Metric points, traces and eval results are
+stored by the apps that registered for those events (r1studio.runs.events); checkpoints,
+progress and the error of a failed stage land on the Run row here. After the commit the batch is published on Redis channel `run:<id>` for the live
 charts (`events_publish`).
 
 On resume the pipeline repeats the steps between its last checkpoint and the point where it
@@ -26,10 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from pipeline.data import benchmark_label
-from r1studio.metrics.live import publish, run_state
-from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.events import events_dispatch
+from r1studio.runs.live import publish, run_state
 from r1studio.runs.models import Checkpoint, Run
-from r1studio.traces.services import traces_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -178,14 +177,8 @@ def events_ingest(
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.events_offset != start_offset:
             return None
-        points: dict[str, list] = {}
-        traces = 0
-        metric_events = [e for e in events if e["type"] in ("metrics", "eval")]
-        if metric_events:
-            points = metrics_ingest(run=run, events=metric_events) or {}
-        trace_events = [e for e in events if e["type"] in ("samples", "eval")]
-        if trace_events:
-            traces = traces_ingest(run=run, events=trace_events) or 0
+        # Metric points, traces, eval results...: stored by the apps that own them.
+        stored = events_dispatch(run=run, events=events)
         fields = _run_fields(run, events, apply_status)
         fields["events_offset"] = end_offset
         if not Run.objects.filter(pk=run_id, events_offset=start_offset).update(**fields):
@@ -198,8 +191,8 @@ def events_ingest(
         "total_steps": fields["total_steps"],
         "progress": fields.get("progress", run.progress),
         "eta_seconds": fields["eta_seconds"],
-        "metrics": points,
-        "traces": traces,
+        "metrics": stored.get("metrics") or {},
+        "traces": stored.get("traces") or 0,
     }
 
 

@@ -1,4 +1,4 @@
-"""Writes on runs: create, edit, launch, cancel, resume, retry, clone, and the lost-run sweep.
+"""Writes on runs: create, edit, launch, cancel, resume, retry and clone.
 
 Every function takes keyword arguments and the acting user, checks the user's right to do it
 (`PermissionDenied` otherwise), and changes rows with conditional updates so that a double click
@@ -10,7 +10,6 @@ enqueues the supervisor task only after the transaction commits.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.runs.ingest import events_publish, run_state_payload
 from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
+from r1studio.runs.tasks import supervise_run
 
 # Training goes to GPU workers; sampling and evaluation are the light stages.
 QUEUE_FOR_KIND = {"grpo": "gpu", "sft": "gpu", "generate": "cpu", "evaluate": "cpu"}
@@ -120,8 +121,6 @@ def run_dir_for(run: Run) -> Path:
 
 
 def _enqueue(run: Run) -> None:
-    from r1studio.runs.tasks import supervise_run
-
     queue = QUEUE_FOR_KIND[run.kind]
     run_id = run.pk
     transaction.on_commit(lambda: supervise_run.apply_async(args=[run_id], queue=queue))
@@ -173,8 +172,6 @@ def run_cancel(*, run: Run, user: Any) -> Run:
         )
     run.refresh_from_db()
     if cancelled_now:  # no supervisor will say it: tell the open run pages
-        from r1studio.runs.ingest import events_publish, run_state_payload
-
         events_publish(run.pk, run_state_payload(run))
     return run
 
@@ -235,26 +232,3 @@ def runs_requeue() -> int:
     for run in queued:
         _enqueue(run)
     return len(queued)
-
-
-def runs_sweep_lost(*, lost_after: float | None = None) -> int:
-    """Mark running runs whose supervisor stopped heartbeating `lost`; returns how many.
-
-    A run counts as lost when its `heartbeat_at` (or, before the first beat, `started_at`) is
-    older than R1STUDIO_LOST_AFTER_SECONDS. The supervisor beats every few seconds, so only a
-    dead worker (killed, machine gone) lets a stamp grow that old.
-    """
-    seconds = settings.R1STUDIO_LOST_AFTER_SECONDS if lost_after is None else lost_after
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=seconds)
-    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
-    never_beat = Run.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=cutoff
-    )
-    message = f"The worker stopped reporting for over {seconds:g} s (killed or its machine gone)."
-    count = 0
-    for queryset in (stale, never_beat):
-        count += queryset.update(
-            status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
-        )
-    return count

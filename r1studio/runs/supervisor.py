@@ -41,7 +41,7 @@ from pipeline.access import roots_env
 from r1studio.runs import ingest
 from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.selectors import run_log_tail
-from r1studio.runs.services import runs_sweep_lost
+from r1studio.runs.sweep import runs_sweep_lost
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 `worker_init` (sent by every Celery worker, embedded test workers included) starts a daemon
 thread that first marks `lost` the runs this very worker node was running before it restarted
-(a fresh worker runs nothing), then calls `services.runs_sweep_lost` every half
+(a fresh worker runs nothing), then calls `runs_sweep_lost` every half
 R1STUDIO_LOST_AFTER_SECONDS until the worker stops. The supervisor loop sweeps too, so a busy
 worker notices a dead neighbour as quickly as an idle one. Failures are logged, never raised.
 """
@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 from celery import bootsteps
+from django.conf import settings
+from django.utils import timezone
+
+from r1studio.core.forksafe import forksafe_db
+from r1studio.runs.models import Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +34,6 @@ def current_worker_hostname() -> str:
 
 def runs_mark_worker_lost(*, hostname: str) -> int:
     """Runs still `running` on `hostname` when that worker starts: its previous life died."""
-    from django.utils import timezone
-
-    from r1studio.runs.models import Run, RunStatus
-
     return Run.objects.filter(status=RunStatus.RUNNING, worker=hostname).update(
         status=RunStatus.LOST,
         finished_at=timezone.now(),
@@ -46,11 +48,6 @@ def _worker_stopping(worker: Any) -> bool:
 
 
 def _sweep_loop(worker: Any, stop: threading.Event) -> None:
-    from django.conf import settings
-
-    from r1studio.core.forksafe import forksafe_db
-    from r1studio.runs.services import runs_sweep_lost
-
     hostname = getattr(worker, "hostname", "") or ""
     first = True
     while not stop.is_set() and not _worker_stopping(worker):
@@ -89,3 +86,26 @@ def stop_sweeper(sender: Any = None, **kwargs: Any) -> None:
     stop = getattr(sender, "_runs_sweep_stop", None)
     if stop is not None:
         stop.set()
+
+
+def runs_sweep_lost(*, lost_after: float | None = None) -> int:
+    """Mark running runs whose supervisor stopped heartbeating `lost`; returns how many.
+
+    A run counts as lost when its `heartbeat_at` (or, before the first beat, `started_at`) is
+    older than R1STUDIO_LOST_AFTER_SECONDS. The supervisor beats every few seconds, so only a
+    dead worker (killed, machine gone) lets a stamp grow that old.
+    """
+    seconds = settings.R1STUDIO_LOST_AFTER_SECONDS if lost_after is None else lost_after
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=seconds)
+    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+    never_beat = Run.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=cutoff
+    )
+    message = f"The worker stopped reporting for over {seconds:g} s (killed or its machine gone)."
+    count = 0
+    for queryset in (stale, never_beat):
+        count += queryset.update(
+            status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
+        )
+    return count

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.events import events_dispatch
 from r1studio.runs.models import Checkpoint
 from tests.conftest import TEST_PASSWORD
 from tests.studio.metrics import conftest as metrics_fixtures
@@ -47,7 +47,7 @@ def test_it_charts_held_out_pass_at_1_over_the_steps_of_an_rl_run(
         for s in range(1, 21)
     ]
     events += [eval_event(s, p) for s, p in ((5, 0.1), (10, 0.25), (15, 0.4), (20, 0.5))]
-    metrics_ingest(run=run, events=events)
+    events_dispatch(run=run, events=events)
 
     sign_in(page, f"{live_server.url}/runs/{run.pk}/", researcher)
 
@@ -95,7 +95,7 @@ def test_it_summarises_a_finished_generate_run(
         "prompts": 32, "samples": 128, "dropped/decontaminate": 0, "dropped/keep_correct": 80,
         "dropped/dedup": 16, "kept": 32, "keep_rate": 0.25, "verifiers/accuracy/mean": 0.375,
     }  # fmt: skip
-    metrics_ingest(run=run, events=[{"type": "metrics", "step": 0, "values": counts}])
+    events_dispatch(run=run, events=[{"type": "metrics", "step": 0, "values": counts}])
 
     sign_in(page, f"{live_server.url}/runs/{run.pk}/", researcher)
 
@@ -122,12 +122,12 @@ def test_it_charts_pass_at_1_over_checkpoints_on_the_benchmarks_page(
 ) -> None:
     trained = make_run(researcher, name="r1-zero", status="finished", run_dir="/d/runs/3", step=20)
     Checkpoint.objects.create(run=trained, step=10, path="/d/runs/3/checkpoint-10")
-    metrics_ingest(run=trained, events=[eval_event(10, 0.25), eval_event(20, 0.5)])
+    events_dispatch(run=trained, events=[eval_event(10, 0.25), eval_event(20, 0.5)])
     evaluation = make_run(
         researcher, name="eval final", kind="evaluate", status="finished",
         config={"model": {"path": "/d/runs/3/final"}},
     )  # fmt: skip
-    metrics_ingest(run=evaluation, events=[eval_event(0, 0.55)])
+    events_dispatch(run=evaluation, events=[eval_event(0, 0.55)])
 
     sign_in(page, f"{live_server.url}/benchmarks/", researcher)
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.templatetags.static import static
 
-from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.events import events_dispatch
 from r1studio.traces.models import Trace
 from r1studio.traces.services import traces_ingest
 
@@ -117,7 +117,7 @@ def pages(researcher: Any) -> dict[str, bool]:
         {"type": "eval", "step": 1, "benchmark": "toy-heldout", "metrics": {"pass@1": 0.5},
          "n_samples": 1},
     ]  # fmt: skip
-    metrics_ingest(run=run, events=events)
+    events_dispatch(run=run, events=events)
     traces_ingest(run=run, events=events)
     trace = Trace.objects.get(run=run)
     return {

@@ -7,8 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from r1studio.evals.models import EvalResult
-from r1studio.metrics.services import metrics_ingest
-from r1studio.traces.services import traces_ingest
+from r1studio.runs.events import events_dispatch
 
 
 def eval_event(step: int, pass_at_1: float) -> dict:
@@ -34,9 +33,9 @@ def test_it_lists_results_per_benchmark_best_first(
 ) -> None:
     weak, strong = make_run(researcher, name="weak"), make_run(researcher, name="strong")
     unscored = make_run(researcher, name="unscored")
-    metrics_ingest(run=weak, events=[eval_event(10, 0.25)])
-    metrics_ingest(run=strong, events=[eval_event(10, 0.75)])
-    metrics_ingest(run=unscored, events=[{**eval_event(10, 0.0), "metrics": {"cons@2": 0.5}}])
+    events_dispatch(run=weak, events=[eval_event(10, 0.25)])
+    events_dispatch(run=strong, events=[eval_event(10, 0.75)])
+    events_dispatch(run=unscored, events=[{**eval_event(10, 0.0), "metrics": {"cons@2": 0.5}}])
 
     response = researcher_client.get(reverse("evals:benchmarks"))
 
@@ -55,8 +54,7 @@ def test_it_shows_the_per_problem_items_of_a_result(
 ) -> None:
     run = make_run(researcher)
     event = eval_event(5, 0.5)
-    metrics_ingest(run=run, events=[event])
-    assert traces_ingest(run=run, events=[event]) == 2
+    assert events_dispatch(run=run, events=[event])["traces"] == 2
     result = EvalResult.objects.get(run=run)
 
     response = researcher_client.get(reverse("evals:result", args=[result.pk]))
@@ -72,7 +70,7 @@ def test_it_stores_infinite_and_nan_figures_as_unknown(researcher: Any, make_run
     run = make_run(researcher)
     event = {**eval_event(3, 0.5), "metrics": {"pass@1": float("nan"), "cons@2": float("inf")}}
 
-    metrics_ingest(run=run, events=[event])
+    events_dispatch(run=run, events=[event])
 
     result = EvalResult.objects.get(run=run)
     assert (result.pass_at_1, result.cons_at_k, result.k) == (None, None, 2)
@@ -90,11 +88,11 @@ def test_it_says_which_model_each_result_evaluated_and_links_the_run_that_made_i
 
     trained = make_run(researcher, name="r1-zero", run_dir="/data/runs/7", step=30)
     Checkpoint.objects.create(run=trained, step=15, path="/data/runs/7/checkpoint-15")
-    metrics_ingest(run=trained, events=[eval_event(15, 0.25)])  # RL's own periodic eval
+    events_dispatch(run=trained, events=[eval_event(15, 0.25)])  # RL's own periodic eval
 
     def evaluate(path: str, pass_at_1: float) -> Any:
         run = make_run(researcher, kind="evaluate", config={"model": {"path": path}})
-        metrics_ingest(run=run, events=[eval_event(0, pass_at_1)])
+        events_dispatch(run=run, events=[eval_event(0, pass_at_1)])
         return run
 
     evaluate("/data/runs/7/checkpoint-15", 0.3)
@@ -125,7 +123,7 @@ def test_it_hides_the_producing_run_from_who_may_not_see_it(
     other = make_user("researcher")
     draft = make_run(other, status="draft", run_dir="/data/runs/9")
     run = make_run(researcher, kind="evaluate", config={"model": {"path": "/data/runs/9/final"}})
-    metrics_ingest(run=run, events=[eval_event(0, 0.5)])
+    events_dispatch(run=run, events=[eval_event(0, 0.5)])
 
     [board] = researcher_client.get(reverse("evals:benchmarks")).context["boards"]
 

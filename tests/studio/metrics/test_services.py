@@ -10,6 +10,7 @@ from r1studio.metrics import storage
 from r1studio.metrics.models import MetricChunk, MetricSeries
 from r1studio.metrics.selectors import run_metric_names, run_metrics_series
 from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.events import events_dispatch
 
 
 def metrics_events(steps: range, **series: Any) -> list[dict]:
@@ -77,7 +78,9 @@ def test_it_fills_chunks_across_batches_and_keeps_the_rest_in_the_tail(
     assert series["values"][-1] == (total - 1) * 0.5
 
 
-def test_it_stores_eval_events_as_series_and_results(researcher: Any, make_run: Any) -> None:
+def test_it_stores_eval_events_as_series_and_results_through_the_registry(
+    researcher: Any, make_run: Any
+) -> None:
     run = make_run(researcher)
     event = {
         "type": "eval",
@@ -88,8 +91,8 @@ def test_it_stores_eval_events_as_series_and_results(researcher: Any, make_run: 
         "n_samples": 4,
         "items": [],
     }
-    published = metrics_ingest(run=run, events=[event])
-    metrics_ingest(run=run, events=[event])
+    published = events_dispatch(run=run, events=[event])["metrics"]
+    events_dispatch(run=run, events=[event])  # a second delivery adds nothing
 
     assert published["eval/math500/pass@1"] == [[20, 0.25]]
     assert "eval/math500/cons@4" in run_metric_names(run=run)

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from r1studio.metrics.selectors import Alert
-from r1studio.metrics.services import metrics_ingest
+from r1studio.runs.events import events_dispatch
 
 
 def ingest(run: Any, steps: int, names: list[str]) -> None:
@@ -16,7 +16,7 @@ def ingest(run: Any, steps: int, names: list[str]) -> None:
         {"type": "metrics", "step": s, "values": {n: s * 0.1 for n in names}}
         for s in range(1, steps + 1)
     ]
-    metrics_ingest(run=run, events=events)
+    events_dispatch(run=run, events=events)
 
 
 def test_it_serves_downsampled_series_as_json(
@@ -116,7 +116,7 @@ def test_it_summarises_a_finished_generate_run(researcher: Any, make_run: Any) -
     run = make_run(researcher, kind="generate", status="finished")
     counts = {"prompts": 16, "samples": 64, "dropped/keep_correct": 40, "dropped/dedup": 8,
               "kept": 16, "keep_rate": 0.25, "verifiers/accuracy/mean": 0.4}  # fmt: skip
-    metrics_ingest(run=run, events=[{"type": "metrics", "step": 0, "values": counts}])
+    events_dispatch(run=run, events=[{"type": "metrics", "step": 0, "values": counts}])
 
     html = render_to_string("metrics/_panels.html", {"run": run})
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from r1studio.metrics.selectors import run_metrics_series
 from r1studio.runs.ingest import events_drain, events_ingest, events_read, split_traceback
 from r1studio.runs.models import Checkpoint, Run, RunStatus
-from r1studio.runs.services import run_create, runs_sweep_lost
+from r1studio.runs.services import run_create
+from r1studio.runs.sweep import runs_sweep_lost
 
 
 def _line(**event) -> bytes:

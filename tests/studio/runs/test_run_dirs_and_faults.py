@@ -87,7 +87,9 @@ def test_it_fails_the_run_when_its_own_bookkeeping_breaks(
 @pytest.mark.django_db(transaction=True)
 def test_it_stops_the_process_of_a_run_marked_lost(celery_worker, researcher, data_dir, toy_config):
     run = _launch(researcher, toy_config("grpo", trainer={"max_steps": 400}))
-    wait_for(lambda: Run.objects.filter(pk=run.pk, step__gte=1, pid__isnull=False).first(), timeout=120)
+    wait_for(
+        lambda: Run.objects.filter(pk=run.pk, step__gte=1, pid__isnull=False).first(), timeout=120
+    )
     run.refresh_from_db()
 
     # What the sweep does when the database was away for longer than the lost timeout.
@@ -104,7 +106,9 @@ def test_it_drops_checkpoint_rows_whose_folders_were_rotated_away(
 ):
     run = _launch(
         researcher,
-        toy_config("sft", trainer={"max_steps": 6}, output={"save_steps": 2, "save_total_limit": 1}),
+        toy_config(
+            "sft", trainer={"max_steps": 6}, output={"save_steps": 2, "save_total_limit": 1}
+        ),
     )
     wait_for(lambda: _ended(run), timeout=180)
 

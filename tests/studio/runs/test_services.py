@@ -95,6 +95,6 @@ def test_it_retries_in_a_fresh_run_dir_and_clones_into_a_draft(researcher, toy_c
     clone = run_clone(run=run, user=researcher)
 
     assert retry.status == RunStatus.QUEUED and retry.parent == run
-    assert retry.run_dir == str(data_dir / "runs" / str(retry.pk))
+    assert retry.run_dir == str(data_dir / "runs" / f"{retry.pk}-{retry.uid.hex}")
     assert retry.config == run.config
     assert clone.status == RunStatus.DRAFT and clone.parent == run and clone.run_dir == ""

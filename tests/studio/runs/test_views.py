@@ -114,7 +114,7 @@ def test_it_launches_a_valid_config_from_the_form(
     run = Run.objects.get()
     assert response.status_code == 302 and response.url == reverse("runs:detail", args=[run.pk])
     assert run.status == RunStatus.QUEUED and run.name == "ok" and len(callbacks) == 1
-    assert run.run_dir == str(data_dir / "runs" / str(run.pk))
+    assert run.run_dir == str(data_dir / "runs" / f"{run.pk}-{run.uid.hex}")
 
 
 def test_it_saves_a_draft_and_shows_its_page(researcher_client, toy_config, data_dir):
