@@ -56,7 +56,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.reporting import JsonlReporter, request_stop
+    from pipeline.reporting import JsonlReporter, request_stop, setup_logging
+
+    setup_logging()
 
     run_dir = Path(args.run_dir or Path(args.config).parent).resolve()
     runs_root = args.runs_root or os.environ.get("R1STUDIO_RUNS_ROOT") or str(run_dir.parent)

@@ -93,6 +93,14 @@ class GRPOStage(_Stage):
         10, "Report sampled completions every N steps (0: never).", ge=0, le=MAX_STEPS
     )
     log_samples_count: int = _f(16, "Completions reported each time.", True, ge=1, le=10_000)
+    probe_count: int = _f(
+        4,
+        "Fixed probe prompts (held-out eval problems, else training ones, picked by the seed) "
+        "answered greedily before training and at every samples report, so a prompt can be "
+        "followed over time (0: none).",
+        True,
+        ge=0,
+    )
     eval: PeriodicEval = Field(default_factory=PeriodicEval, description="Evaluation during RL.")
 
     def check(self) -> list[dict[str, str]]:

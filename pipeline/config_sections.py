@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 ADVANCED = {"advanced": True}
 
@@ -67,6 +67,30 @@ def _f(default: Any, description: str, advanced: bool = False, **kwargs: Any) ->
             **kwargs,
         )
     return Field(default, description=description, json_schema_extra=extra, **kwargs)
+
+
+def _a_number(value: Any) -> Any:
+    # One clear error for text that is not a number, instead of one per member of the union.
+    if isinstance(value, bool):
+        raise ValueError("a number is required")
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(f"a number is required, got {value!r}") from None
+    return value
+
+
+def _whole_if_integral(value: int | float) -> int | float:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A count of steps (or epochs) that may also be a fraction, as TRL allows: 5 stays 5 (and 5.0
+# read back from JSON becomes 5), 0.5 stays 0.5, so a stored config never says `save_steps: 50.0`.
+Steps = Annotated[int | float, BeforeValidator(_a_number), AfterValidator(_whole_if_integral)]
 
 
 class ModelSection(_Section):
@@ -148,7 +172,7 @@ class RewardSpec(_Section):
 class OutputSection(_Section):
     """Checkpoints and the final model under the run directory."""
 
-    save_steps: float = _f(
+    save_steps: Steps = _f(
         500,
         "Save a checkpoint every N steps (a float < 1 is a fraction of the run).",
         gt=0,
@@ -165,7 +189,7 @@ class _TrainerCommon(_Section):
     lr_scheduler_type: Literal[
         "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"
     ] = _f("linear", "Learning-rate schedule.")
-    warmup_steps: float = _f(
+    warmup_steps: Steps = _f(
         0,
         "Linear warmup: a number of steps, or a fraction of the run when < 1.",
         ge=0,
@@ -177,13 +201,13 @@ class _TrainerCommon(_Section):
     gradient_accumulation_steps: int = _f(
         1, "Micro-batches accumulated per optimizer step.", ge=1, le=MAX_BATCH
     )
-    num_train_epochs: float = _f(
-        3.0, "Epochs over the data (ignored when max_steps > 0).", gt=0, le=1e6
+    num_train_epochs: Steps = _f(
+        3, "Epochs over the data (ignored when max_steps > 0).", gt=0, le=1e6
     )
     max_steps: int = _f(
         -1, "Total optimizer steps; overrides num_train_epochs when > 0.", ge=-1, le=MAX_STEPS
     )
-    logging_steps: float = _f(10, "Log metrics every N steps.", gt=0, le=MAX_STEPS)
+    logging_steps: Steps = _f(10, "Log metrics every N steps.", gt=0, le=MAX_STEPS)
     bf16: bool | None = _f(
         None,
         "bfloat16 mixed precision. Empty: on with a CUDA GPU, off on CPU (slower there).",

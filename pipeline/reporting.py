@@ -13,6 +13,7 @@ from the CLI's SIGTERM handler) makes it save a checkpoint and stop at the end o
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -20,6 +21,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 _STOP = threading.Event()
+# Every event also becomes one readable line here: the CLI sends it to the run's stdout.log
+# (stderr.log for warnings and a failure's traceback), which the run page tails.
+logger = logging.getLogger("pipeline.events")
+ECHO_METRICS = (
+    "reward", "reward_std", "loss", "kl", "entropy", "learning_rate",
+    "completions/mean_length", "completions/clipped_ratio", "grad_norm",
+)  # fmt: skip
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
 def request_stop() -> None:
@@ -105,6 +114,7 @@ class JsonlReporter:
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()
+        echo(event)
 
     def status(self, state: str, message: str = "", total_steps: int | None = None) -> None:
         self._write("status", state=state, message=message, total_steps=total_steps)
@@ -146,6 +156,66 @@ class JsonlReporter:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def echo(event: dict[str, Any]) -> None:
+    """Log one event as a line a person reads in the run's logs (samples and progress: no)."""
+    kind, step = event.get("type"), event.get("step")
+    level = logging.INFO
+    if kind == "status":
+        state, message = event.get("state", ""), event.get("message") or ""
+        total = f" ({event['total_steps']} steps)" if event.get("total_steps") else ""
+        text = f"{state}{total}" + (f": {message}" if message else "")
+        level = logging.ERROR if state == "failed" else logging.INFO
+    elif kind == "metrics":
+        values = event.get("values") or {}
+        names = [n for n in ECHO_METRICS if n in values]
+        names += sorted(n for n in values if n.startswith("rewards/") and n.endswith("/mean"))
+        names = names or list(values)[:8]  # e.g. the trainer's closing train_runtime, ...
+        shown = ", ".join(f"{n}={_number(values[n])}" for n in names if values[n] is not None)
+        text = f"step {step}: {shown}"
+    elif kind == "checkpoint":
+        text = f"checkpoint at step {step}: {event.get('path')}"
+    elif kind == "eval":
+        figures = event.get("metrics") or {}
+        shown = ", ".join(f"{k}={_number(v)}" for k, v in figures.items() if "@" in str(k))
+        text = f"eval {event.get('benchmark')} at step {step}: {shown}"
+    elif kind == "dataset":
+        rows, path = event.get("rows"), event.get("path")
+        text = f"dataset written: {path} ({rows} rows, {event.get('kind')})"
+    elif kind == "log":
+        level = LOG_LEVELS.get(str(event.get("level")).lower(), logging.INFO)
+        text = str(event.get("message"))
+    else:
+        return
+    logger.log(level, text)
+
+
+def setup_logging() -> None:
+    """What a run's process logs: the pipeline's lines at INFO to stdout, every warning and
+    error (the libraries' too, and Python warnings) to stderr. No-op when already set up."""
+    import sys
+
+    root = logging.getLogger()
+    if any(getattr(h, "_r1studio", False) for h in root.handlers):
+        return
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    out = logging.StreamHandler(sys.stdout)
+    out.setLevel(logging.INFO)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    for handler in (out, err):
+        handler.setFormatter(fmt)
+        handler._r1studio = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    logging.captureWarnings(True)
 
 
 class NullReporter:

@@ -3,8 +3,12 @@
 Prompts come from the data section (rendered with the prompt template), rewards from the
 registry, weighted with TRL's ``reward_weights``. The reward calls are recorded, so every
 ``log_samples_every`` steps a ``samples`` event shows what the model wrote, each reward's score,
-the total and the group-normalised advantage. With ``eval.benchmark`` set, greedy accuracy on
-that benchmark is reported as ``eval`` events during training.
+the total and the group-normalised advantage. Training prompts rarely come back within a run,
+so ``probe_count`` fixed probe prompts (held-out benchmark problems when ``eval.benchmark`` is
+set, else training ones; picked by the seed) are answered greedily before training and at every
+samples report, as ``samples`` items marked ``source: "probe"``: one prompt followed over time.
+With ``eval.benchmark`` set, greedy accuracy on that benchmark is reported as ``eval`` events
+during training.
 
     python -m pipeline run grpo.yaml --run-dir runs/r1-zero [--resume]
 """
@@ -12,6 +16,7 @@ that benchmark is reported as ``eval`` events during training.
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,9 @@ from pipeline.reporting import Reporter, ReporterCallback, stop_requested
 from pipeline.stages.common import (
     ANSWER_REWARDS,
     StageError,
+    flat_samples,
     load_model,
+    sample_transformers,
     save_final,
     train,
     trainer_arguments,
@@ -64,15 +71,10 @@ class SampleRecorder:
 
     def _finish(self, prompts: list, completions: list, kwargs: dict) -> None:
         names = [f.__name__ for f in self.funcs]
-        totals = []
-        for i in range(len(completions)):
-            values = [self._scores[n][i] for n in names]
-            if all(v is None for v in values):
-                totals.append(math.nan)
-            else:
-                totals.append(
-                    sum(w * v for w, v in zip(self.weights, values, strict=True) if v is not None)
-                )
+        totals = [
+            weighted_total([self._scores[n][i] for n in names], self.weights)
+            for i in range(len(completions))
+        ]
         references = kwargs.get("answer") or [None] * len(completions)
         state = kwargs.get("trainer_state")
         self.latest_step = state.global_step + 1 if state is not None else self.latest_step + 1
@@ -115,29 +117,112 @@ def recording_trainer(recorder: SampleRecorder) -> type:
     return RecordingGRPOTrainer
 
 
+def weighted_total(values: list[float | None], weights: list[float]) -> float:
+    """TRL's total reward: the weighted sum of the rewards that could judge; NaN when none could."""
+    if all(v is None for v in values):
+        return math.nan
+    return sum(w * v for w, v in zip(weights, values, strict=True) if v is not None)
+
+
 def _text(value: Any) -> str:
     from pipeline.template import completion_text
 
     return value if isinstance(value, str) else completion_text(value)
 
 
-def _callbacks(config: Any, reporter: Reporter, recorder: SampleRecorder, tokenizer: Any) -> list:
+def pick_probes(pool: Any, count: int, seed: int) -> list[dict]:
+    """``count`` rows of ``pool`` picked by ``seed``, in pool order: the same ones every run."""
+    n = min(count, len(pool))
+    return [dict(pool[i]) for i in sorted(random.Random(seed).sample(range(len(pool)), n))]
+
+
+class Probes:
+    """Fixed prompts answered greedily with the current model, scored by the run's rewards.
+
+    Greedy, one completion each and a private RNG (``sample_transformers``): a few prompts cost
+    a fraction of a training step and do not disturb the trainer's sampling. The items have no
+    advantage (they are not trained on) and carry ``source: "probe"``.
+    """
+
+    def __init__(
+        self,
+        rows: list[dict],
+        prompts: list[str],
+        funcs: list[Any],
+        weights: list[float],
+        max_new_tokens: int,
+        seed: int,
+    ):
+        self.rows = rows
+        self.prompts = prompts
+        self.funcs = funcs
+        self.weights = weights
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+
+    def items(self, model: Any, tokenizer: Any) -> list[dict]:
+        if not self.prompts:
+            return []
+        completions = sample_transformers(
+            model, tokenizer, self.prompts, 1, 0.0, 1.0, self.max_new_tokens,
+            len(self.prompts), self.seed,
+        )  # fmt: skip
+        prompts, texts, columns = flat_samples(self.rows, self.prompts, completions)
+        scores = {
+            f.__name__: list(f(prompts=prompts, completions=texts, **columns)) for f in self.funcs
+        }
+        items = []
+        for i, text in enumerate(texts):
+            values = {name: s[i] for name, s in scores.items()}
+            total = weighted_total(list(values.values()), self.weights)
+            items.append(
+                {
+                    "prompt": prompts[i],
+                    "completion": text,
+                    "reference": self.rows[i].get("answer"),
+                    "rewards": values,
+                    "reward": None if math.isnan(total) else total,
+                    "advantage": None,
+                    "source": "probe",
+                }
+            )
+        return items
+
+
+def _callbacks(
+    config: Any,
+    reporter: Reporter,
+    recorder: SampleRecorder,
+    tokenizer: Any,
+    bench: Any = None,
+    probes: Probes | None = None,
+) -> list:
     from transformers import TrainerCallback
 
+    def report_probes(model: Any, step: int) -> None:
+        if probes is not None and probes.prompts:
+            reporter.samples(step, probes.items(model, tokenizer))
+
     class SamplesCallback(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            # Before any update: where the model starts is the first point of "over time".
+            if config.log_samples_every and state.is_world_process_zero:
+                report_probes(model, state.global_step)
+            return control
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
             every = config.log_samples_every
             due = every and state.global_step % every == 0
-            if due and state.is_world_process_zero and recorder.latest:
-                reporter.samples(state.global_step, recorder.latest[: config.log_samples_count])
+            if due and state.is_world_process_zero:
+                report_probes(model, state.global_step)
+                if recorder.latest:
+                    latest = recorder.latest[: config.log_samples_count]
+                    reporter.samples(state.global_step, latest)
             return control
 
     callbacks = [ReporterCallback(reporter), SamplesCallback()]
-    if config.eval.benchmark:
+    if bench is not None:
         ev = config.eval
-        bench = load_benchmark(
-            ev.benchmark, problem_column=ev.problem_column, answer_column=ev.answer_column
-        )
         problems = [dict(r) for r in bench.select(range(min(ev.limit, len(bench))))]
         grader = grader_for(ev.benchmark)
         label = benchmark_label(ev.name or ev.benchmark)
@@ -187,18 +272,37 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     dataset = problems.map(
         lambda row: {"prompt": build_prompt(tokenizer, row["problem"], config.data)}
     )
+    bench = None
+    if config.eval.benchmark:
+        ev = config.eval
+        bench = load_benchmark(
+            ev.benchmark, problem_column=ev.problem_column, answer_column=ev.answer_column
+        )
+    # probes: held-out problems when there are some, so the model never trained on them
+    probe_rows = pick_probes(
+        bench if bench is not None else problems, config.probe_count, config.seed
+    )
 
     # build rewards
     funcs = [rewards.get(spec.name, run_dir=run_dir, **spec.params) for spec in config.rewards]
     weights = [spec.weight for spec in config.rewards]
     recorder = SampleRecorder(funcs, weights, config.data.prefill_think)
 
+    probes = Probes(
+        probe_rows,
+        [build_prompt(tokenizer, row["problem"], config.data) for row in probe_rows],
+        funcs,
+        weights,
+        config.trainer.max_completion_length,
+        config.seed,
+    )
+
     # train
     args = GRPOConfig(
         **trainer_arguments(config.trainer, config.output, config.seed, run_dir),
         reward_weights=weights,
     )
-    callbacks = _callbacks(config, reporter, recorder, tokenizer)
+    callbacks = _callbacks(config, reporter, recorder, tokenizer, bench, probes)
     trainer = recording_trainer(recorder)(
         model=model,
         reward_funcs=recorder.wrapped(),

@@ -7,7 +7,12 @@ from typing import Any
 from django import forms
 
 CORRECT_CHOICES = [("", "any"), ("yes", "correct"), ("no", "incorrect")]
-SOURCE_CHOICES = [("", "all"), ("train", "training samples"), ("eval", "evaluations")]
+SOURCE_CHOICES = [
+    ("", "all"),
+    ("train", "training samples"),
+    ("probe", "probe prompts"),
+    ("eval", "evaluations"),
+]
 
 
 class TraceFilterForm(forms.Form):

@@ -1,7 +1,8 @@
 """Traces: every completion a run reported, with its think/answer split and its rewards.
 
-A trace comes from a `samples` event (a GRPO step: `source="train"`) or from the per-problem
-items of an `eval` event (`source="eval"`, one trace per sampled completion). Completions are
+A trace comes from a `samples` event (a GRPO step: `source="train"`; one of the run's fixed
+probe prompts answered greedily: `source="probe"`) or from the per-problem items of an `eval`
+event (`source="eval"`, one trace per sampled completion). Completions are
 model output, i.e. untrusted text: templates show them through Django's auto-escaping only.
 
 Indexes serve the pages: keyset pagination newest-first by (step, id) within a run and across
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 class TraceSource(models.TextChoices):
     TRAIN = "train", "training sample"
+    PROBE = "probe", "probe prompt"
     EVAL = "eval", "evaluation"
 
 

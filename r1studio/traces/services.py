@@ -59,8 +59,9 @@ def _rows(event: dict) -> Iterator[dict[str, Any]]:
             if not isinstance(item, dict):
                 continue
             rewards = {str(k): _number(v) for k, v in (item.get("rewards") or {}).items()}
+            probe = (item.get("source") or event.get("source")) == TraceSource.PROBE
             yield {
-                "source": TraceSource.TRAIN,
+                "source": TraceSource.PROBE if probe else TraceSource.TRAIN,
                 "benchmark": "",
                 "step": step,
                 "position": position,

@@ -1,4 +1,4 @@
-"""Trace pages: browser, detail, a group at one step, a prompt over time."""
+"""Trace pages: browser and its export, detail, a group at one step, a prompt over time."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from r1studio.traces import views
 app_name = "traces"
 urlpatterns = [
     path("", views.trace_list, name="list"),
+    path("export.<str:fmt>", views.trace_export, name="export"),
     path("<int:trace_id>/", views.trace_detail, name="detail"),
     path(
         "runs/<int:run_id>/steps/<int:step>/prompts/<str:prompt_hash>/",

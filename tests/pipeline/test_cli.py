@@ -68,6 +68,24 @@ def test_run_refuses_an_invalid_config_before_starting(toy_config, cli, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+def test_run_logs_its_progress_to_stdout_and_a_failure_to_stderr(toy_config, cli, tmp_path):
+    """What the run page's logs panel tails: the stage's own lines, not only the command."""
+    data = toy_config("sft")
+    data["trainer"].update(max_steps=3, logging_steps=1)
+    ok = cli("run", str(write(tmp_path / "ok.yaml", data)), "--run-dir", str(tmp_path / "ok"))
+    (tmp_path / "empty.jsonl").write_text("")
+    data["data"]["source"] = str(tmp_path / "empty.jsonl")
+    bad = cli("run", str(write(tmp_path / "bad.yaml", data)), "--run-dir", str(tmp_path / "bad"))
+
+    assert ok.returncode == 0, ok.stderr
+    for line in ("started: sft stage", "running (3 steps)", "step 1: loss=", "finished"):
+        assert line in ok.stdout, ok.stdout
+    assert "ERROR" not in ok.stderr
+    assert bad.returncode == 1
+    assert "ERROR pipeline.events: failed: data.source:" in bad.stderr
+    assert "has no training examples" in bad.stderr and "failed" not in bad.stdout
+
+
 def test_sigterm_saves_a_checkpoint_and_reports_cancelled(toy_config, events, tmp_path) -> None:
     data = toy_config("grpo")
     data["trainer"]["max_steps"] = 5000

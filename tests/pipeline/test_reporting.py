@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -100,3 +101,20 @@ def test_the_callback_turns_logs_saves_and_stop_requests_into_events(reporter, t
         "type": "checkpoint",
         "path": str(tmp_path / "checkpoints" / "checkpoint-4"),
     }
+
+
+def test_it_echoes_each_event_as_a_readable_log_line(reporter, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.events")
+
+    reporter.status("running", total_steps=10)
+    reporter.metrics(2, {"loss": 0.5, "reward": 0.25, "rewards/format/mean": 1.0, "epoch": 0.1})
+    reporter.samples(2, [{"prompt": "p", "completion": "c"}])
+    reporter.log("warning", "the judge is slow")
+    reporter.status("failed", "Traceback: boom")
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "running (10 steps)"),
+        ("INFO", "step 2: reward=0.25, loss=0.5, rewards/format/mean=1"),
+        ("WARNING", "the judge is slow"),
+        ("ERROR", "failed: Traceback: boom"),
+    ]

@@ -1,7 +1,8 @@
 """Template filters for trace pages. None of them returns markup: model output stays text.
 
-`{{ trace.completion|completion_segments }}` gives think/answer/text parts that the template
-wraps in its own elements and prints with auto-escaping; the number filters format scores.
+`{{ trace.completion|completion_segments }}` gives think/answer/text parts and
+`{{ trace.prompt|prompt_messages }}` a prompt's chat messages, which the template wraps in its
+own elements and prints with auto-escaping; the number filters format scores.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from django import template
 
-from r1studio.traces.text import segments
+from r1studio.traces.text import conversation, prompt_preview, segments
 
 register = template.Library()
 
@@ -20,6 +21,18 @@ register = template.Library()
 def completion_segments(text: str) -> list[dict[str, str]]:
     """Think, answer and plain parts of a completion (see `r1studio.traces.text.segments`)."""
     return segments(text or "")
+
+
+@register.filter
+def prompt_messages(text: str) -> list[dict[str, str]]:
+    """The messages of a chat-templated prompt (see `r1studio.traces.text.conversation`)."""
+    return conversation(text or "")
+
+
+@register.filter
+def prompt_line(text: str, length: int = 160) -> str:
+    """The prompt's user message on one line, cut to `length` characters (for lists)."""
+    return prompt_preview(text or "", int(length))
 
 
 @register.filter

@@ -94,3 +94,20 @@ def test_it_stores_every_completion_of_eval_items(researcher: Any, make_run: Any
     assert [t.correct for t in traces] == [True, False, False, False]
     assert [t.answer for t in traces] == ["2", "3", "5", "22"]
     assert traces[0].prompt == "1+1?" and traces[0].reference == "2"
+
+
+def test_it_stores_probe_items_as_probe_traces_beside_the_training_ones(
+    researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    run = make_run(researcher)
+    probe = {**sample(advantage=None), "source": "probe"}
+
+    assert add_samples(run, 3, [sample(), probe]) == 2
+
+    train, probed = Trace.objects.filter(run=run).order_by("position")
+    assert (train.source, probed.source) == ("train", "probe")
+    assert probed.prompt_hash == train.prompt_hash and probed.advantage is None
+    # A whole event may be marked instead of each item.
+    event = {"type": "samples", "step": 6, "source": "probe", "items": [sample()]}
+    assert traces_ingest(run=run, events=[event]) == 1
+    assert Trace.objects.get(run=run, step=6).source == "probe"

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from r1studio.traces.models import Trace
+from r1studio.traces.services import traces_ingest
 from tests.studio.traces.conftest import sample
 
 XSS = "<script>alert(1)</script>"
@@ -130,3 +131,103 @@ def test_it_refuses_annotators_and_hides_invisible_runs(
     assert as_researcher.get(reverse("traces:list"), {"run": draft.pk}).status_code == 404
     response = anonymous.get(reverse("traces:detail", args=[trace.pk]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+CHAT_PROMPT = f"<|system|>Think first.<|end|><|user|>What is 61+69? {XSS}<|end|><|assistant|>"
+
+
+def test_it_shows_prompts_as_the_users_message_with_the_raw_text_on_demand(
+    researcher_client: Any, researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    run = make_run(researcher)
+    add_samples(run, 1, [sample(prompt=CHAT_PROMPT)])
+    add_samples(run, 2, [sample(prompt=CHAT_PROMPT)])
+    trace = Trace.objects.filter(run=run).first()
+    escaped = "What is 61+69? &lt;script&gt;alert(1)&lt;/script&gt;"
+    pages = {
+        "list": reverse("traces:list"),
+        "detail": reverse("traces:detail", args=[trace.pk]),
+        "group": reverse("traces:group", args=[run.pk, trace.step, trace.prompt_hash]),
+        "over time": reverse("traces:over_time", args=[run.pk, trace.prompt_hash]),
+    }
+
+    for name, url in pages.items():
+        html = researcher_client.get(url).content.decode()
+        assert XSS not in html, name
+        if name == "list":
+            assert f'">{escaped}</a>' in html and "&lt;|user|&gt;" not in html
+            continue
+        assert f'<div class="prompt-text">{escaped}</div>' in html, name
+        assert '<span class="prompt-role">user</span>' in html, name
+        # the exact text, role tokens and all, in a "Raw prompt" fold
+        assert "&lt;|system|&gt;Think first.&lt;|end|&gt;&lt;|user|&gt;" in html, name
+        assert '<summary>Raw prompt</summary><pre class="raw-text"' in html, name
+
+
+def test_it_breaks_the_reward_down_into_weight_times_value(
+    researcher_client: Any, researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    config = {"rewards": [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.2}]}
+    run = make_run(researcher, config=config)
+    add_samples(run, 1, [sample(accuracy=0.0, reward=0.2)])
+    trace = Trace.objects.get(run=run)
+
+    html = researcher_client.get(reverse("traces:detail", args=[trace.pk])).content.decode()
+
+    rows = html.split("<tbody>")[-1].split("</tbody>")[0]
+    assert "<td>accuracy</td>" in rows and "<td>format</td>" in rows
+    assert '<td class="num">× 0.2</td><td class="num pos">0.2</td>' in rows  # format: 1 × 0.2
+    assert '<td class="num">× 1</td><td class="num zero">0</td>' in rows  # accuracy: 0 × 1
+    assert "data-reward-total>0.2</td>" in html and "not the reported total" not in html
+
+
+def test_it_links_the_previous_and_next_trace_of_the_filtered_list(
+    researcher_client: Any, researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    run = make_run(researcher)
+    for step in (1, 2, 3, 4):
+        add_samples(run, step, [sample(prompt=f"p{step}", accuracy=float(step % 2))])
+    wrong = list(Trace.objects.filter(run=run, correct=False).order_by("-step"))  # steps 4, 2
+    query = f"?run={run.pk}&correct=no"
+
+    listing = researcher_client.get(reverse("traces:list") + query).content.decode()
+    detail = researcher_client.get(reverse("traces:detail", args=[wrong[0].pk]) + query)
+
+    assert f'href="/traces/{wrong[0].pk}/?run={run.pk}&amp;correct=no"' in listing
+    html = detail.content.decode()
+    assert f'href="/traces/{wrong[1].pk}/?run={run.pk}&amp;correct=no" rel="next"' in html
+    assert "data-trace-prev" not in html  # the newest of the list has no previous one
+    unfiltered = researcher_client.get(reverse("traces:detail", args=[wrong[0].pk]))
+    assert detail.context["neighbours"]["older"].step == 2
+    assert unfiltered.context["neighbours"]["older"].step == 3
+    assert unfiltered.context["neighbours"]["newer"] is None
+
+
+def test_it_links_every_trace_to_its_prompt_over_time(
+    researcher_client: Any, researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    run = make_run(researcher)
+    add_samples(run, 1, [sample(prompt="trained once")])
+    for step in (0, 2, 4):
+        add_samples(run, step, [{**sample(prompt="a probe"), "source": "probe"}])
+    item = {"problem": "What is 2+2?", "answer": "4", "completions": ["4"], "correct": [False]}
+    for step in (2, 4):
+        traces_ingest(
+            run=run, events=[{"type": "eval", "step": step, "benchmark": "toy", "items": [item]}]
+        )
+    for trace in Trace.objects.filter(run=run):
+        html = researcher_client.get(reverse("traces:detail", args=[trace.pk])).content.decode()
+        link = reverse("traces:over_time", args=[run.pk, trace.prompt_hash])
+        assert f'href="{link}?source={trace.source}" data-over-time-link' in html
+
+    evals = Trace.objects.filter(run=run, source="eval").first()
+    url = reverse("traces:over_time", args=[run.pk, evals.prompt_hash])
+    assert [r["step"] for r in researcher_client.get(url).context["rows"]] == [2, 4]
+
+    # A training prompt seen once points at the probes, which have every step.
+    once = Trace.objects.get(run=run, source="train")
+    page = researcher_client.get(reverse("traces:over_time", args=[run.pk, once.prompt_hash]))
+    html = page.content.decode()
+    probe_hash = Trace.objects.filter(source="probe").first().prompt_hash
+    assert "Only one step of this prompt" in html
+    assert f"{reverse('traces:over_time', args=[run.pk, probe_hash])}?source=probe" in html
