@@ -46,11 +46,13 @@ def _recent(series: MetricSeries, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The last `k` points of a series (the tail, topped up from the last chunk)."""
     steps, values = storage.unpack(series.tail)
     if steps.size < k and series.chunk_count:
-        blob = (
-            MetricChunk.objects.filter(series=series, seq=series.chunk_count - 1)
-            .values_list("data", flat=True)
-            .first()
-        )
+        blob = getattr(series, "last_chunk_data", None)  # `runs_alerts` fetched them all at once
+        if blob is None:
+            blob = (
+                MetricChunk.objects.filter(series=series, seq=series.chunk_count - 1)
+                .values_list("data", flat=True)
+                .first()
+            )
         chunk_steps, chunk_values = storage.unpack(blob)
         steps = np.concatenate((chunk_steps, steps))
         values = np.concatenate((chunk_values, values))
@@ -83,13 +85,44 @@ def _stalled(run: Any) -> Alert | None:
     )
 
 
+WANTED = ["frac_reward_zero_std", "completions/clipped_ratio", "loss", "reward"]
+LONGEST_WINDOW = max(ZERO_STD_STEPS, CLIPPED_STEPS, CONSTANT_STEPS, NAN_STEPS)
+
+
+def _wanted() -> Q:
+    return Q(name__in=WANTED) | Q(name__startswith="rewards/", name__endswith="/mean")
+
+
 def run_alerts(*, run: Any) -> list[Alert]:
     """The alerts that hold for `run` now, errors first."""
+    rows = MetricSeries.objects.filter(_wanted(), run=run)
+    return _alerts(run, {s.name: s for s in rows})
+
+
+def runs_alerts(*, runs: list[Any]) -> dict[int, list[Alert]]:
+    """`run_alerts` of many runs (the runs list) in two queries whatever their number: their
+    series, then the last chunk of each series whose tail is shorter than a rule's window."""
+    by_run: dict[int, dict[str, MetricSeries]] = {run.pk: {} for run in runs}
+    rows = list(MetricSeries.objects.filter(_wanted(), run__in=list(by_run)))
+    short = {
+        s.pk: s.chunk_count - 1
+        for s in rows
+        if s.chunk_count and storage.unpack(s.tail)[0].size < LONGEST_WINDOW
+    }
+    if short:
+        which = Q()
+        for series_id, seq in short.items():
+            which |= Q(series_id=series_id, seq=seq)
+        blobs = dict(MetricChunk.objects.filter(which).values_list("series_id", "data"))
+    for s in rows:
+        if s.pk in short:
+            s.last_chunk_data = blobs.get(s.pk, b"")
+        by_run[s.run_id][s.name] = s
+    return {run.pk: _alerts(run, by_run[run.pk]) for run in runs}
+
+
+def _alerts(run: Any, series: dict[str, MetricSeries]) -> list[Alert]:
     alerts: list[Alert] = []
-    wanted = ["frac_reward_zero_std", "completions/clipped_ratio", "loss", "reward"]
-    components = Q(name__startswith="rewards/", name__endswith="/mean")
-    rows = MetricSeries.objects.filter(Q(name__in=wanted) | components, run=run)
-    series = {s.name: s for s in rows}
     for name in ("loss", "reward"):
         if name in series:
             steps, values = _recent(series[name], NAN_STEPS)

@@ -42,12 +42,13 @@ class Field:
     choices: list[str] = field(default_factory=list)
     advanced: bool = False
     optional: bool = False
-    number: str = "float"  # int | float
+    number: str = "float"  # int | float | steps (a whole number or a fraction)
     minimum: float | None = None
     maximum: float | None = None
     value: Any = None
     errors: list[str] = field(default_factory=list)
     datalist: str = ""
+    source: Any = None  # selectors.RunInput: the earlier run this path comes from
 
     @property
     def input_id(self) -> str:
@@ -90,6 +91,10 @@ class Rows:
     def next_index(self) -> int:
         return len(self.rows)
 
+    @property
+    def anchor(self) -> str:
+        return "cfg-rows-" + self.name.replace(".", "-")
+
 
 @dataclass
 class Section:
@@ -118,12 +123,17 @@ class Section:
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """(inner annotation, optional) of `X | None`."""
+    """(inner annotation, optional) of `X | None`; `int | float` stays a union."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
         if len(args) == 1:
             return args[0], True
+        if set(args) == {int, float}:
+            return int | float, optional
     return annotation, False
 
 
@@ -170,8 +180,9 @@ def _field(path: str, name: str, info: Any) -> Field | None:
         spec.widget, spec.choices = "select", [str(a) for a in typing.get_args(annotation)]
     elif annotation is bool:
         spec.widget = "tristate" if optional else "checkbox"
-    elif annotation in (int, float):
-        spec.widget, spec.number = "number", annotation.__name__
+    elif annotation in (int, float, int | float):
+        spec.widget = "number"
+        spec.number = "steps" if annotation == int | float else annotation.__name__
         spec.minimum, spec.maximum = _bounds(info)
     elif annotation is str:
         long_text = name in ("system_prompt", "template") or "prompt" in name
@@ -260,6 +271,8 @@ def _read(spec: Field, raw: str | None, errors: list[dict]) -> Any:
                 if not value.is_integer():
                     raise ValueError
                 return int(value)
+            if spec.number == "steps" and value.is_integer():
+                return int(value)  # `5`, not `5.0`, in the form and the stored config
             return value
         except ValueError:
             kind = "a whole number" if spec.number == "int" else "a number"
@@ -415,6 +428,43 @@ class ConfigForm:
             else:
                 where = error.get("loc")
                 self.non_field_errors.append(f"{where}: {error['msg']}" if where else error["msg"])
+
+    def fields_by_name(self) -> dict[str, Field]:
+        """Every input of the form (row cells included) by its dotted name."""
+        found: dict[str, Field] = {}
+
+        def walk(section: Section) -> None:
+            found.update((spec.name, spec) for spec in section.fields)
+            for rows in section.rows:
+                found.update((cell.name, cell) for row in rows.rows for cell in row)
+            for sub in section.sections:
+                walk(sub)
+
+        walk(self.root)
+        return found
+
+    @property
+    def error_summary(self) -> list[dict[str, str]]:
+        """The errors for the summary atop the form: `{loc, msg, anchor}`, where `anchor` is
+        the id of the input (or fieldset) the error is shown at, "" when it has none."""
+        anchors = {name: spec.input_id for name, spec in self.fields_by_name().items()}
+
+        def walk(section: Section) -> None:
+            anchors[section.name] = "cfg-section-" + (section.name or "stage")
+            for rows in section.rows:
+                anchors[rows.name] = rows.anchor
+            for sub in section.sections:
+                walk(sub)
+
+        walk(self.root)
+        summary = []
+        for error in self.errors:
+            loc = where = error.get("loc") or ""
+            while where and where not in anchors:
+                where = where.rpartition(".")[0]
+            anchor = anchors.get(where, "") if where else ""
+            summary.append({"loc": loc, "msg": error["msg"], "anchor": anchor})
+        return summary
 
     @property
     def description(self) -> str:

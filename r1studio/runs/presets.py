@@ -6,10 +6,12 @@ standalone toy configs (`toy/configs/<kind>.yaml`): launchable at once on a CPU.
 they are the stage defaults with the paper's reward choices, to fill in (model, data).
 
 Recipe configs name an earlier stage's output as `${runs}/<NN-stage>/final` (or `/dataset`).
-`preset_config` replaces that with the newest finished run of that earlier preset (runs are named
-after their preset) that the user can see, so launching the recipe's stages in order just works;
-with no such run the placeholder stays and the form says the path does not exist, and the model
-and dataset pickers offer the earlier runs' outputs.
+`preset_config` replaces that with the output folder of one concrete run: the newest finished run
+the user can see that was started from that earlier preset (`Run.preset`, kept through renames,
+retries and clones; never guessed from a run's name). The form then says which run each input
+comes from (`selectors.config_inputs`), so launching the recipe's stages in order just works and
+shows its chain; with no such run the placeholder stays and the form says which preset to run
+first, and the model and dataset pickers offer the earlier runs' outputs.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ PRESETS = [
         "Secondary RL with a judge",
         "grpo",
         "All-scenario RL: rule rewards for "
-        "reasoning prompts plus a generative judge reward for helpfulness.",
+        "reasoning prompts plus a generative judge reward for helpfulness. The toy one runs in "
+        "about a minute, judged by the tiny toy student model.",
         "R1 recipe",
         "04-reasoning-rl",
         fallback={"rewards": [*R1_ZERO_REWARDS, {"name": "judge", "weight": 0.5}]},
@@ -156,6 +159,25 @@ PRESETS += [
     )
 ]  # fmt: skip
 PRESETS_BY_KEY = {preset.key: preset for preset in PRESETS}
+
+# The toy judge is the tiny student model asked for a few tokens: a local judge called once per
+# completion dominates a step on a CPU (the toy base with the default 256-token verdicts made
+# this stage take ~50 min), so the toy stage is short and its judge small; it runs in about a
+# minute. A toy model cannot write a real verdict, so its scores are mostly None ("cannot
+# judge") and the rule rewards carry the training: the preset shows the judge's plumbing.
+TOY_JUDGE_STAGE = {
+    "model": {"path": "${runs}/06-sft/final"},
+    "trainer": {
+        "max_steps": 20, "per_device_train_batch_size": 32, "warmup_steps": 2, "logging_steps": 2,
+    },
+    "output": {"save_steps": 10},
+    "log_samples_every": 5,
+    "eval": {"every_steps": 10},
+}  # fmt: skip
+TOY_JUDGE_PARAMS = {
+    "template": "Question: {prompt}\nReply: {completion}\nScore (0-10):",
+    "max_new_tokens": 8,
+}
 STEP_TO_PRESET = {p.recipe_file: p for p in PRESETS if p.recipe_file and p.key != "secondary-rl"}
 
 
@@ -187,7 +209,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def _resolve_runs(value: Any, user: Any) -> Any:
-    """`${runs}/<NN-stage>/<rest>` → the newest finished run of that stage's preset."""
+    """`${runs}/<NN-stage>/<rest>` → that file of the newest finished run of the stage's preset."""
     if isinstance(value, dict):
         return {k: _resolve_runs(v, user) for k, v in value.items()}
     if isinstance(value, list):
@@ -198,8 +220,8 @@ def _resolve_runs(value: Any, user: Any) -> Any:
     if not match or match["step"] not in STEP_TO_PRESET:
         return value
     preset = STEP_TO_PRESET[match["step"]]
-    runs = run_list(user=user, status=RunStatus.FINISHED).filter(name__startswith=preset.name)
-    for run in runs[:20]:
+    runs = run_list(user=user, status=RunStatus.FINISHED).filter(preset=preset.key)
+    for run in runs.order_by("-finished_at", "-id")[:20]:
         candidate = Path(run.run_dir) / match["rest"]
         if run.run_dir and candidate.exists():
             return str(candidate)
@@ -215,11 +237,11 @@ def preset_config(preset: Preset, *, user: Any) -> dict:
     if toy is not None:
         config = toy
         if preset.key == "secondary-rl":  # the toy recipe has no judge stage: add one
-            judge_model = str(toy_dir() / "models" / "base")
-            config = _merge(config, {"model": {"path": "${runs}/06-sft/final"}})
+            config = _merge(config, TOY_JUDGE_STAGE)
+            judge = {**TOY_JUDGE_PARAMS, "model": str(toy_dir() / "models" / "student-base")}
             config["rewards"] = [
                 *R1_ZERO_REWARDS,
-                {"name": "judge", "weight": 0.5, "params": {"model": judge_model}},
+                {"name": "judge", "weight": 0.5, "params": judge},
             ]
         return _resolve_runs(config, user)
     config = config_to_dict(STAGE_MODELS[preset.kind]())

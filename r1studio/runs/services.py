@@ -10,6 +10,7 @@ enqueues the supervisor task only after the transaction commits.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,20 @@ def _normalized(config: dict) -> dict:
 
 
 def run_create(
-    *, user: Any, name: str, config: dict, parent: Run | None = None, validate: bool = True
+    *,
+    user: Any,
+    name: str,
+    config: dict,
+    parent: Run | None = None,
+    validate: bool = True,
+    preset: str = "",
+    tags: str = "",
 ) -> Run:
-    """A new draft run owned by `user`; the config is validated unless `validate` is False."""
+    """A new draft run owned by `user`; the config is validated unless `validate` is False.
+
+    `preset` is the key of the preset the config started from: later presets of the recipe
+    find this run by it, whatever the run is called.
+    """
     _require_researcher(user)
     if validate:
         config = _normalized(config_check(config))
@@ -96,7 +108,56 @@ def run_create(
             [{"loc": "kind", "msg": f"must be one of {', '.join(QUEUE_FOR_KIND)}"}]
         )
     name = (name or "").strip() or f"{kind} run"
-    return Run.objects.create(name=name[:200], owner=user, kind=kind, config=config, parent=parent)
+    return Run.objects.create(
+        name=name[:200],
+        owner=user,
+        kind=kind,
+        config=config,
+        parent=parent,
+        preset=(preset or "")[:64],
+        tags=tags_normalize(tags),
+    )
+
+
+def tags_normalize(text: str) -> str:
+    """`"rl, Baseline,,rl"` → `",rl,Baseline,"`: trimmed, deduplicated, in the order given."""
+    seen: list[str] = []
+    for raw in (text or "").split(","):
+        tag = " ".join(raw.split())[:40]
+        if tag and tag not in seen:
+            seen.append(tag)
+    joined = ",".join(seen)[:498]
+    return f",{joined}," if joined else ""
+
+
+def run_set_tags(*, run: Run, user: Any, tags: str) -> Run:
+    """Replace the run's tags (a comma-separated list); by its owner or an admin, any status."""
+    _require_change(run, user)
+    run.tags = tags_normalize(tags)
+    Run.objects.filter(pk=run.pk).update(tags=run.tags)
+    return run
+
+
+_SUFFIX = re.compile(r"\s*\((?:retry|copy)(?: \d+)?\)$")
+
+
+def _derived_name(name: str, word: str) -> str:
+    """The name of a retry or copy: one suffix, numbered after the ones already taken.
+
+    "R1-Zero GRPO (retry)" retried again is "R1-Zero GRPO (retry 2)", not "(retry) (retry)".
+    """
+    base = name
+    while _SUFFIX.search(base):
+        base = _SUFFIX.sub("", base)
+    base = base[:180]
+    taken = set(
+        Run.objects.filter(name__startswith=f"{base} ({word}").values_list("name", flat=True)
+    )
+    candidate, n = f"{base} ({word})", 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base} ({word} {n})"
+    return candidate
 
 
 def run_update_config(*, run: Run, user: Any, config: dict, name: str | None = None) -> Run:
@@ -150,9 +211,9 @@ def run_launch(*, run: Run, user: Any) -> Run:
 
 
 @transaction.atomic
-def run_create_and_launch(*, user: Any, name: str, config: dict) -> Run:
+def run_create_and_launch(*, user: Any, name: str, config: dict, preset: str = "") -> Run:
     """Create a run and queue it at once (the form's Launch button); all or nothing."""
-    run = run_create(user=user, name=name, config=config)
+    run = run_create(user=user, name=name, config=config, preset=preset)
     return run_launch(run=run, user=user)
 
 
@@ -211,14 +272,29 @@ def run_retry(*, run: Run, user: Any) -> Run:
     _require_change(run, user)
     if run.status not in ENDED_STATUSES:
         raise RunStateError("Only an ended run can be retried.")
-    retry = run_create(user=user, name=f"{run.name} (retry)", config=run.config, parent=run)
+    retry = run_create(
+        user=user,
+        name=_derived_name(run.name, "retry"),
+        config=run.config,
+        parent=run,
+        preset=run.preset,
+        tags=run.tags,
+    )
     return run_launch(run=retry, user=user)
 
 
 def run_clone(*, run: Run, user: Any, name: str | None = None) -> Run:
     """A new draft with the run's config, to edit and launch (clone-and-edit)."""
-    clone_name = name or f"{run.name} (copy)"
-    return run_create(user=user, name=clone_name, config=run.config, parent=run, validate=False)
+    clone_name = name or _derived_name(run.name, "copy")
+    return run_create(
+        user=user,
+        name=clone_name,
+        config=run.config,
+        parent=run,
+        validate=False,
+        preset=run.preset,
+        tags=run.tags,
+    )
 
 
 def runs_requeue() -> int:

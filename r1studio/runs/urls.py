@@ -10,6 +10,7 @@ app_name = "runs"
 urlpatterns = [
     path("", views.run_list, name="list"),
     path("new", views.run_new, name="new"),
+    path("compare", views.run_compare, name="compare"),
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/edit", views.run_edit, name="edit"),
     path("<int:pk>/launch", views.run_launch, name="launch"),
@@ -17,4 +18,6 @@ urlpatterns = [
     path("<int:pk>/resume", views.run_resume, name="resume"),
     path("<int:pk>/retry", views.run_retry, name="retry"),
     path("<int:pk>/clone", views.run_clone, name="clone"),
+    path("<int:pk>/tags", views.run_tags, name="tags"),
+    path("<int:pk>/logs", views.run_logs, name="logs"),
 ]

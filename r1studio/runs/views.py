@@ -47,36 +47,129 @@ def _alerts(run: Run) -> list[Any]:
         return []
 
 
+def _alerts_of_runs(runs: list[Run]) -> dict[int, list[Any]]:
+    from r1studio.metrics.alerts import runs_alerts
+
+    try:
+        return runs_alerts(runs=[run for run in runs if run.status != RunStatus.DRAFT])
+    except Exception:  # alerts are advisory: never break the page
+        return {}
+
+
 @require_GET
 @role_required(RESEARCHER)
 def run_list(request: HttpRequest) -> HttpResponse:
-    """Every run the user can see, newest first; the table refreshes while runs are active."""
-    status = request.GET.get("status") or None
-    kind = request.GET.get("kind") or None
-    runs = list(selectors.run_list(user=request.user, status=status, kind=kind)[:LIST_LIMIT])
-    rows = [
-        {"run": run, "alerts": _alerts(run) if run.status != RunStatus.DRAFT else []}
-        for run in runs
-    ]
+    """Every run the user can see, newest first, with its latest reward and pass@1; search by
+    name, filter by status, stage and tag; tick runs to compare. The table refreshes while
+    runs are active. A bounded number of queries, whatever the number of rows."""
+    filters = {
+        "status": request.GET.get("status", "").strip(),
+        "kind": request.GET.get("kind", "").strip(),
+        "search": request.GET.get("q", "").strip(),
+        "tag": request.GET.get("tag", "").strip(),
+    }
+    runs = list(selectors.run_list_with_results(user=request.user, **filters)[:LIST_LIMIT])
+    alerts = _alerts_of_runs(runs)
     context = {
-        "rows": rows,
+        "rows": [{"run": run, "alerts": alerts.get(run.pk, [])} for run in runs],
         "polling": any(run.is_active for run in runs),
-        "status": status or "",
-        "kind": kind or "",
+        **filters,
+        "q": filters["search"],
+        "filtered": any(filters.values()),
         "statuses": RunStatus.choices,
         "kinds": RunKind.choices,
+        "tags": [] if _is_htmx(request) else selectors.run_tags_in_use(user=request.user),
     }
     template = "runs/list.html#table" if _is_htmx(request) else "runs/list.html"
     return render(request, template, context)
 
 
+@require_GET
+@role_required(RESEARCHER)
+def run_compare(request: HttpRequest) -> HttpResponse:
+    """The list's "Compare" button: the ticked runs (`?ids=1&ids=2`) on the compare page."""
+    ids = [value for value in request.GET.getlist("ids") if value.isdigit()]
+    if not ids:
+        messages.info(request, "Tick two or more runs in the list to compare them.")
+        return redirect("runs:list")
+    return redirect(reverse("metrics:compare") + "?runs=" + ",".join(ids))
+
+
+@require_POST
+@role_required(RESEARCHER)
+def run_tags(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replace the run's tags (`tags`: comma-separated); its owner or an admin."""
+    run = _get_run_for_user(request, pk)
+    run = services.run_set_tags(run=run, user=request.user, tags=request.POST.get("tags", ""))
+    if run.tag_list:
+        messages.success(request, "Tags saved: " + ", ".join(run.tag_list) + ".")
+    else:
+        messages.success(request, "Tags removed.")
+    return redirect("runs:detail", pk=run.pk)
+
+
+@require_GET
+@role_required(RESEARCHER)
+def run_logs(request: HttpRequest, pk: int) -> HttpResponse:
+    """The logs card alone: what the run page polls while the run is active."""
+    run = _get_run_for_user(request, pk)
+    return render(request, "runs/detail.html#logs", _logs_context(run))
+
+
+def _logs_context(run: Run) -> dict[str, Any]:
+    return {
+        "run": run,
+        "stdout": selectors.run_log_tail(run=run, stream="stdout"),
+        "stderr": selectors.run_log_tail(run=run, stream="stderr"),
+    }
+
+
+def _input_rows(inputs: list[selectors.RunInput]) -> list[dict[str, Any]]:
+    """Inputs for the templates; an unfilled `${runs}/NN-stage` names the preset to run first."""
+    rows = []
+    for item in inputs:
+        needs = presets.STEP_TO_PRESET.get(item.placeholder) if item.placeholder else None
+        rows.append({"input": item, "needs": needs})
+    return rows
+
+
 def _form_page(
-    request: HttpRequest, form: ConfigForm, *, name: str, run: Run | None, status: int = 200
+    request: HttpRequest,
+    form: ConfigForm,
+    *,
+    name: str,
+    run: Run | None,
+    status: int = 200,
+    notice: str = "",
+    preset: presets.Preset | None = None,
 ) -> HttpResponse:
+    """The config form. `notice` says what to show atop the form, in view: "errors" (the
+    error summary, each error linking to its input), "valid" (a Check that passed) or
+    "preset" (the preset just loaded); with errors, the summary wins."""
+    if form.errors or form.non_field_errors:
+        notice = "errors"
+    posted = request.method == "POST"
+    tab = request.POST.get("tab") if posted else ""
+    if request.POST.get("action") == "apply-yaml" and form.raw_yaml is None:
+        tab = "form"  # the YAML went into the form: show it there
+    source = request.POST.get("source", "form") if posted else "form"
+    if request.POST.get("action") == "apply-yaml":
+        source = "yaml" if form.raw_yaml is not None else "form"
+    inputs = selectors.config_inputs(config=form.config, user=request.user)
+    fields = form.fields_by_name()
+    for item in inputs:
+        if item.loc in fields:
+            fields[item.loc].source = _input_rows([item])[0]
     context = {
         "form": form,
         "name": name,
         "run": run,
+        "notice": notice,
+        "preset": preset,
+        "active_tab": tab if tab in ("form", "yaml") else "form",
+        "source": source if source in ("form", "yaml") else "form",
+        "inputs": _input_rows(inputs),
+        "fold_presets": posted or preset is not None,
         "presets": presets.presets_available(),
         "kinds": RunKind.choices,
         "model_choices": selectors.model_choices(user=request.user),
@@ -129,27 +222,34 @@ def run_new(request: HttpRequest) -> HttpResponse:
             form = ConfigForm(preset.kind, config)
             if request.GET.get("check"):
                 form.validate()
-            return _form_page(request, form, name=preset.name, run=None)
+            return _form_page(
+                request, form, name=preset.name, run=None, notice="preset", preset=preset
+            )
         return _form_page(
             request, ConfigForm(_known_kind(request.GET.get("kind"))), name="", run=None
         )
 
     form = _posted_form(request, _known_kind(request.POST.get("kind")))
     name = request.POST.get("name", "").strip()
+    preset = presets.PRESETS_BY_KEY.get(request.POST.get("preset", ""))
     action = _posted_action(request, "launch")
+    page = {"name": name, "run": None, "preset": preset}
     if not form.validate() or action == "check":
         status = 200 if action == "check" else 422
-        return _form_page(request, form, name=name, run=None, status=status)
+        return _form_page(request, form, status=status, notice="valid", **page)
+    key = preset.key if preset else ""
     try:
         if action == "draft":
-            run = services.run_create(user=request.user, name=name, config=form.config)
+            run = services.run_create(user=request.user, name=name, config=form.config, preset=key)
             messages.success(request, f"Saved draft #{run.pk}.")
         else:
-            run = services.run_create_and_launch(user=request.user, name=name, config=form.config)
-            messages.success(request, f"Run #{run.pk} is queued.")
+            run = services.run_create_and_launch(
+                user=request.user, name=name, config=form.config, preset=key
+            )
+            messages.success(request, f"Launched run #{run.pk}.")
     except services.RunConfigError as exc:  # the filesystem changed since validate()
         form.set_errors(exc.config_errors)
-        return _form_page(request, form, name=name, run=None, status=422)
+        return _form_page(request, form, status=422, **page)
     return redirect("runs:detail", pk=run.pk)
 
 
@@ -172,14 +272,13 @@ def run_edit(request: HttpRequest, pk: int) -> HttpResponse:
     name = request.POST.get("name", "").strip() or run.name
     action = _posted_action(request, "draft")
     if not form.validate() or action == "check":
-        return _form_page(
-            request, form, name=name, run=run, status=200 if action == "check" else 422
-        )
+        status = 200 if action == "check" else 422
+        return _form_page(request, form, name=name, run=run, status=status, notice="valid")
     try:
         run = services.run_update_config(run=run, user=request.user, config=form.config, name=name)
         if action == "launch":
             run = services.run_launch(run=run, user=request.user)
-            messages.success(request, f"Run #{run.pk} is queued.")
+            messages.success(request, f"Launched run #{run.pk}.")
         else:
             messages.success(request, "Draft saved.")
     except services.RunConfigError as exc:
@@ -204,8 +303,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for c in run.checkpoints.all()
         ],
         "last_checkpoint": selectors.run_last_checkpoint(run=run),
-        "stdout": selectors.run_log_tail(run=run, stream="stdout"),
-        "stderr": selectors.run_log_tail(run=run, stream="stderr"),
+        **_logs_context(run),
+        "inputs": _input_rows(selectors.config_inputs(config=run.config, user=request.user)),
         "config_yaml": ConfigForm(run.kind, run.config).yaml if run.kind else "",
         "resumable": run.status in services.RESUMABLE_STATUSES,
         "needs_checkpoint": run.kind in services.NEEDS_CHECKPOINT,
@@ -224,18 +323,20 @@ def _action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run = _get_run_for_user(request, pk)
     target = run
     try:
+        # Past tense: the run page keeps its banner while the run moves on (and runs.js drops
+        # it once the status changes), so it must not state a status that goes stale.
         if action == "launch":
             target = services.run_launch(run=run, user=request.user)
-            messages.success(request, f"Run #{run.pk} is queued.")
+            messages.success(request, f"Launched run #{run.pk}.")
         elif action == "cancel":
             target = services.run_cancel(run=run, user=request.user)
-            messages.success(request, f"Cancelling run #{run.pk}.")
+            messages.success(request, f"Asked run #{run.pk} to stop.")
         elif action == "resume":
             target = services.run_resume(run=run, user=request.user)
-            messages.success(request, f"Run #{run.pk} resumes from its last checkpoint.")
+            messages.success(request, f"Resumed run #{run.pk} from its last checkpoint.")
         elif action == "retry":
             target = services.run_retry(run=run, user=request.user)
-            messages.success(request, f"Run #{target.pk} retries #{run.pk}.")
+            messages.success(request, f"Launched #{target.pk}, a retry of #{run.pk}.")
         elif action == "clone":
             target = services.run_clone(run=run, user=request.user)
             messages.success(

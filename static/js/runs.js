@@ -19,10 +19,48 @@
       });
       panels.forEach(function (panel) { panel.hidden = panel.dataset.panel !== name; });
     }
+    var tabInput = form.querySelector("[data-config-tab]");
     tabs.forEach(function (tab) {
-      tab.addEventListener("click", function () { show(tab.dataset.tab); });
+      tab.addEventListener("click", function () {
+        show(tab.dataset.tab);
+        if (tabInput) tabInput.value = tab.dataset.tab;  // the server re-renders this tab
+      });
     });
-    show("form");
+    show(form.dataset.activeTab || "form");
+
+    // An error in the summary links to its input: show the Form tab, unfold, focus the input.
+    form.addEventListener("click", function (event) {
+      var link = event.target.closest("[data-error-link]");
+      if (!link) return;
+      var target = document.getElementById(link.dataset.errorLink);
+      if (!target) return;
+      event.preventDefault();
+      show("form");
+      if (tabInput) tabInput.value = "form";
+      for (var node = target.parentElement; node; node = node.parentElement) {
+        if (node.tagName === "DETAILS") node.open = true;
+      }
+      var field = target.matches("input, select, textarea") ? target : target.querySelector("input, select, textarea");
+      target.scrollIntoView({ block: "center" });
+      if (field) field.focus({ preventScroll: true });
+      var box = (field || target).closest(".cfg-field");
+      if (box) {
+        box.classList.add("is-target");
+        window.setTimeout(function () { box.classList.remove("is-target"); }, 2000);
+      }
+    });
+
+    // What the last action did (errors, "Config is valid", the preset loaded) sits atop the
+    // form: bring it into view, below the presets, and move the focus there.
+    var notice = form.querySelector("[data-form-notice]");
+    if (notice) {
+      notice.scrollIntoView({ block: "start" });
+      notice.focus({ preventScroll: true });
+      if (notice.dataset.formNotice === "preset") {
+        form.classList.add("flash");
+        window.setTimeout(function () { form.classList.remove("flash"); }, 1700);
+      }
+    }
 
     form.addEventListener("input", function (event) {
       var inYaml = event.target.matches("[data-config-yaml]");
@@ -73,16 +111,52 @@
 
   // The run page's live section is replaced every few seconds: keep open <details> open.
   var openDetails = {};
+  // Logs scrolled to their end stay at the end as lines arrive (tail -f); a log scrolled up to
+  // read stays where it is.
+  var logAtEnd = {};
+  var liveStatus = (document.getElementById("run-live") || {}).dataset;
+  liveStatus = liveStatus ? liveStatus.status : null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.target.querySelectorAll("details[data-keep-open]").forEach(function (el) {
       openDetails[el.dataset.keepOpen] = el.open;
+    });
+    event.detail.target.querySelectorAll("pre[data-log]").forEach(function (el) {
+      logAtEnd[el.dataset.log] = el.scrollHeight - el.scrollTop - el.clientHeight < 8;
     });
   });
   document.addEventListener("htmx:afterSwap", function () {
     document.querySelectorAll("details[data-keep-open]").forEach(function (el) {
       if (el.dataset.keepOpen in openDetails) el.open = openDetails[el.dataset.keepOpen];
     });
+    scrollLogsToEnd();
+    // A banner such as "Launched run #4." speaks of the moment it was made: once the run's
+    // status moves on, drop it rather than leave it beside a finished run.
+    var live = document.getElementById("run-live");
+    if (live && liveStatus && live.dataset.status !== liveStatus) {
+      document.querySelectorAll("ul.messages").forEach(function (el) { el.remove(); });
+      liveStatus = live.dataset.status;
+    }
   });
+  function scrollLogsToEnd() {
+    document.querySelectorAll("pre[data-log]").forEach(function (el) {
+      if (logAtEnd[el.dataset.log] !== false) el.scrollTop = el.scrollHeight;
+    });
+  }
+  scrollLogsToEnd();
+
+  // The runs list: tick runs, then "Compare" opens them together (the count says how many).
+  function updateCompare() {
+    var bar = document.querySelector("[data-compare-bar]");
+    if (!bar) return;
+    var ticked = document.querySelectorAll("[data-compare-choice]:checked").length;
+    bar.querySelector("[data-compare-count]").textContent = ticked ? ticked + " selected" : "";
+    bar.querySelector("button").disabled = ticked < 1;
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-compare-choice]")) updateCompare();
+  });
+  document.addEventListener("htmx:afterSettle", updateCompare);
+  updateCompare();
 
   // Filters that apply as soon as they change (the runs list's status and stage selects).
   document.addEventListener("change", function (event) {

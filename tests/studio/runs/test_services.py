@@ -17,7 +17,9 @@ from r1studio.runs.services import (
     run_launch,
     run_resume,
     run_retry,
+    run_set_tags,
     run_update_config,
+    tags_normalize,
 )
 
 
@@ -98,3 +100,40 @@ def test_it_retries_in_a_fresh_run_dir_and_clones_into_a_draft(researcher, toy_c
     assert retry.run_dir == str(data_dir / "runs" / f"{retry.pk}-{retry.uid.hex}")
     assert retry.config == run.config
     assert clone.status == RunStatus.DRAFT and clone.parent == run and clone.run_dir == ""
+
+
+def test_it_numbers_retries_and_copies_instead_of_stacking_suffixes(
+    researcher, toy_config, data_dir
+):
+    run = run_create(
+        user=researcher, name="R1-Zero GRPO", config=toy_config("sft"), preset="r1-zero"
+    )
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    run.refresh_from_db()
+
+    first = run_retry(run=run, user=researcher)
+    Run.objects.filter(pk=first.pk).update(status=RunStatus.FAILED)
+    first.refresh_from_db()
+    second = run_retry(run=first, user=researcher)
+    third = run_retry(run=run, user=researcher)
+    copy = run_clone(run=second, user=researcher)
+    copy_again = run_clone(run=copy, user=researcher)
+
+    assert first.name == "R1-Zero GRPO (retry)"
+    assert second.name == "R1-Zero GRPO (retry 2)"
+    assert third.name == "R1-Zero GRPO (retry 3)"
+    assert copy.name == "R1-Zero GRPO (copy)" and copy_again.name == "R1-Zero GRPO (copy 2)"
+    assert {r.preset for r in (first, second, third, copy)} == {"r1-zero"}  # still chained
+
+
+def test_it_keeps_tags_trimmed_unique_and_exact(researcher, make_user, toy_config, data_dir):
+    run = run_create(user=researcher, name="r", config=toy_config("sft"), tags="a, b ,a")
+    other = make_user("researcher")
+
+    assert tags_normalize(" rl,  lr   sweep,,rl ") == ",rl,lr sweep,"
+    assert tags_normalize(" , ") == ""
+    assert run.tag_list == ["a", "b"]
+    assert run_set_tags(run=run, user=researcher, tags="c").tag_list == ["c"]
+    assert Run.objects.get(pk=run.pk).tags == ",c,"
+    with pytest.raises(PermissionDenied):
+        run_set_tags(run=run, user=other, tags="mine")
