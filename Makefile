@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
+# Quiet: errors only, so that what `make run` prints last (the address, the admin and where its
+# password is) is not lost among the packages' output.
+PIP_INSTALL := $(BIN)/pip install -qq --disable-pip-version-check --progress-bar off \
+	--root-user-action=ignore
 
 .PHONY: run test lint format setup clean bench
 
@@ -14,9 +18,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check '$(TORCH_SPEC)'
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "Installing the Python packages into $(VENV) (first run only, a minute or two)..."
+	@$(PIP_INSTALL) --upgrade pip
+	@$(PIP_INSTALL) '$(TORCH_SPEC)'
+	@$(PIP_INSTALL) -e '.[dev]'
 	@# Code rewards run in bubblewrap (pipeline/rewards/sandbox.py); best effort, root + apt only.
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap \
@@ -25,7 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python manage.py studio --port $(PORT)
+	@$(BIN)/python manage.py studio --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

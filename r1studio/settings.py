@@ -38,6 +38,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Where runs, checkpoints, datasets and the toy assets live (`<data dir>/runs/<run id>/`).
 R1STUDIO_DATA_DIR = env_path("R1STUDIO_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
+# `make run` writes the demo admin's generated password here (mode 0600) and names the file in
+# its closing banner; delete the file once the password is changed or noted elsewhere.
+R1STUDIO_ADMIN_PASSWORD_FILE = env_path(
+    "R1STUDIO_ADMIN_PASSWORD_FILE", VAR_DIR / "admin-password.txt", base=BASE_DIR
+)
 # Runs read models, datasets and benchmarks only inside the data directory, the benchmarks
 # folder and these folders (`:`-separated; relative ones from the repository root): a config
 # naming any other path is refused (pipeline/access.py; the supervisor hands them to the runs).

@@ -18,6 +18,7 @@ def studio_env(tmp_path: Path) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="r1studio.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'studio.sqlite3'}",
         R1STUDIO_DATA_DIR=str(tmp_path / "data"),
+        R1STUDIO_ADMIN_PASSWORD_FILE=str(tmp_path / "admin-password.txt"),
         SECRET_KEY="launcher-test-secret-key",
         PYTHONUNBUFFERED="1",
     )

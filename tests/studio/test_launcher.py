@@ -1,7 +1,8 @@
 """`manage.py studio` (what `make run` calls), run for real in a subprocess.
 
 It must bring up Redis, a Celery worker and uvicorn; /healthz must say ok with one worker; the
-printed admin password must log in; Ctrl+C must leave no process behind; a second start must
+admin password, in the owner-only file the closing banner names, must log in; Ctrl+C must leave
+no process behind; a second start must
 reuse everything; and the death of any child must stop the rest with a non-zero exit.
 """
 
@@ -107,9 +108,13 @@ def log_in(studio: Studio, username: str, password: str) -> str:
 
 
 def printed_password(studio: Studio) -> tuple[str, str]:
-    username = re.search(r"^\s+username: (\S+)$", studio.output, re.M).group(1)
-    password = re.search(r"^\s+password: (\S+)$", studio.output, re.M).group(1)
-    return username, password
+    """The admin's username and password, from the file the closing banner points to."""
+    username = re.search(r"^\s+Sign in as:\s+(\S+)$", studio.output, re.M).group(1)
+    path = Path(re.search(r"^\s+Password:\s+in (\S+) \(", studio.output, re.M).group(1))
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = dict(line.split(": ", 1) for line in path.read_text().splitlines())
+    assert lines["username"] == username
+    return username, lines["password"]
 
 
 def assert_all_gone(processes: list[psutil.Process]) -> None:
@@ -126,6 +131,8 @@ def test_it_runs_the_studio_and_leaves_nothing_behind(
     studio.wait_until_healthy()
     assert f"R1 Studio is running at http://127.0.0.1:{studio.port}" in studio.output
     username, password = printed_password(studio)
+    assert password not in studio.output  # only in the file, named last, after the server is up
+    assert studio.output.rindex("Password:") > studio.output.index("Started the embedded Redis")
     dashboard = log_in(studio, username, password)
     assert "Where to start" in dashboard
     assert "Workers online" in dashboard
@@ -144,7 +151,8 @@ def test_it_runs_the_studio_and_leaves_nothing_behind(
     again = Studio(studio_env, free_port())
     studios.append(again)
     again.wait_until_healthy()
-    assert "password:" not in again.output
+    assert "Created the demo admin" not in again.output and password not in again.output
+    assert printed_password(again) == (username, password)  # the banner still says where
     assert "Where to start" in log_in(again, username, password)
 
     # A child that dies is started again; Ctrl+C still leaves nothing behind.

@@ -1,9 +1,11 @@
 """`manage.py studio [--port N]`: set up and run the whole studio in the foreground (`make run`).
 
-Steps: migrate; sync the role groups; create the demo admin on first start (its password is
-printed once); build the toy models and data once (`python -m pipeline toy`); start an embedded
-Redis unless REDIS_URL is set; start one Celery worker and uvicorn; print the address; stop
-everything on Ctrl+C. A second start finds all of this done and is up in seconds.
+Steps: migrate; sync the role groups; create the demo admin on first start (its password goes
+into R1STUDIO_ADMIN_PASSWORD_FILE, readable by the owner only); build the toy models and data
+once (`python -m pipeline toy`); start an embedded Redis unless REDIS_URL is set; start one
+Celery worker and uvicorn; once the server answers, print the address, the admin user and where
+its password is, last, where it is not lost among start-up output; stop everything on Ctrl+C.
+A second start finds all of this done and is up in seconds.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Command(BaseCommand):
             launcher.start("celery worker", worker_argv(), env=env, cwd=cwd)
             launcher.start("web server", web_argv(host=host, port=port), env=env, cwd=cwd)
             launcher.wait_for_http(f"http://127.0.0.1:{port}/healthz")
-            self.say(f"\nR1 Studio is running at http://127.0.0.1:{port}\n(Ctrl+C stops it)\n")
+            self.say(self._banner(port))
             dead = launcher.watch()
             self.say(
                 f"{dead.name} exited with status {dead.process.returncode} and keeps crashing; "
@@ -110,14 +112,32 @@ class Command(BaseCommand):
         roles_sync()
         created = demo_admin_ensure()
         if created is not None:
-            self.say(
-                "\nCreated the demo admin (the password is shown only now; only its hash is "
-                f"stored):\n  username: {created.user.get_username()}\n"
-                f"  password: {created.password}\n"
+            write_password_file(
+                Path(settings.R1STUDIO_ADMIN_PASSWORD_FILE),
+                created.user.get_username(),
+                created.password,
             )
+            self.say(f"Created the demo admin {created.user.get_username()!r}.")
         connections.close_all()  # the children open their own
         if build_toy:
             self._build_toy(data_dir / "toy")
+
+    def _banner(self, port: int) -> str:
+        path = Path(settings.R1STUDIO_ADMIN_PASSWORD_FILE)
+        username = password_file_username(path)
+        if username:
+            sign_in = (
+                f"  Sign in as:  {username}\n"
+                f"  Password:    in {path} (readable by you only; once you have changed it\n"
+                "               on the Site admin page, delete the file)\n"
+            )
+        else:
+            sign_in = "  Sign in with the admin account made on the first start.\n"
+        line = "-" * 72
+        return (
+            f"\n{line}\n  R1 Studio is running at http://127.0.0.1:{port}\n{sign_in}"
+            f"  Ctrl+C stops it.\n{line}\n"
+        )
 
     def _build_toy(self, toy_dir: Path) -> None:
         if toy_dir.is_dir():
@@ -164,3 +184,26 @@ class Command(BaseCommand):
             connections.close_all()
         if count:
             self.say(f"Queued again {count} run(s) left queued before Redis (re)started.")
+
+
+def write_password_file(path: Path, username: str, password: str) -> None:
+    """`username: ...` and `password: ...` lines in `path`, readable and writable by the owner
+    only (mode 0600, also when the file was already there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(f"username: {username}\npassword: {password}\n")
+
+
+def password_file_username(path: Path) -> str:
+    """The username written in the password file, or "" when there is no readable file."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "username":
+            return value.strip()
+    return ""
