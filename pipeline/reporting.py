@@ -61,6 +61,15 @@ class Reporter(Protocol):
     def progress(self, step: int, total_steps: int) -> None: ...
 
 
+def finite_or_none(value: Any) -> float | None:
+    """A real number as a float; NaN, infinities, booleans and non-numbers are None (JSON has
+    no NaN, and JSON columns refuse it). The studio's one rule for "unknown" figures."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: NaN/inf become None, tensors and numpy scalars become Python numbers."""
     if isinstance(value, float):
@@ -90,7 +99,7 @@ def _numeric(values: dict[str, Any]) -> dict[str, float | None]:
                 continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        out[key] = float(value) if math.isfinite(value) else None
+        out[key] = finite_or_none(value)
     return out
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.config import RUNS_VAR
 from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -41,7 +42,6 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
 )
 STYLE_WEIGHTS = {"think": 0.30, "direct": 0.42, "bare": 0.28}
-RUNS_VAR = "${runs}"
 # The held-out set's one name, in RL's periodic eval and in the evaluate stage alike.
 HELDOUT_NAME = "toy-heldout"
 

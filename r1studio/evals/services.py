@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
+from pipeline.reporting import finite_or_none
 from r1studio.evals.models import EvalResult
 
 _CONS = re.compile(r"^cons@(\d+)$")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    # NaN and infinities -> None: JSON has neither, and the JSON column would refuse them.
-    return float(value) if math.isfinite(value) else None
 
 
 def evals_ingest(*, run: Any, events: list[dict]) -> int:
@@ -33,9 +26,9 @@ def evals_ingest(*, run: Any, events: list[dict]) -> int:
         for key, value in metrics.items():
             match = _CONS.match(str(key))
             if match:
-                cons_at_k, k = _number(value), int(match.group(1))
+                cons_at_k, k = finite_or_none(value), int(match.group(1))
                 break
-        n_problems = _number(metrics.get("n_problems"))
+        n_problems = finite_or_none(metrics.get("n_problems"))
         if n_problems is None and isinstance(event.get("items"), list) and event["items"]:
             n_problems = float(len(event["items"]))
         _, was_created = EvalResult.objects.update_or_create(
@@ -43,8 +36,8 @@ def evals_ingest(*, run: Any, events: list[dict]) -> int:
             benchmark=str(event.get("benchmark") or "benchmark")[:200],
             step=int(event.get("step") or 0),
             defaults={
-                "metrics": {str(k): _number(v) for k, v in metrics.items()},
-                "pass_at_1": _number(metrics.get("pass@1")),
+                "metrics": {str(k): finite_or_none(v) for k, v in metrics.items()},
+                "pass_at_1": finite_or_none(metrics.get("pass@1")),
                 "cons_at_k": cons_at_k,
                 "k": k,
                 "n_samples": int(event.get("n_samples") or 1),

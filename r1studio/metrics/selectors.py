@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from tsdownsample import MinMaxLTTBDownsampler
 
+from pipeline.reporting import finite_or_none
 from r1studio.metrics import storage
 from r1studio.metrics.alerts import Alert, run_alerts
 from r1studio.metrics.models import MetricChunk, MetricSeries
@@ -219,11 +220,7 @@ def run_series_json(*, run: Run, names: list[str] | None, max_points: int, versi
 def run_last_values(*, run: Run, names: list[str]) -> dict[str, float | None]:
     """The last logged value of each of these series of the run (absent names are left out)."""
     rows = MetricSeries.objects.filter(run=run, name__in=names).values_list("name", "last_value")
-    return {name: _finite(value) for name, value in rows}
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and np.isfinite(value) else None
+    return {name: finite_or_none(value) for name, value in rows}
 
 
 def run_metric_points(*, run: Run) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

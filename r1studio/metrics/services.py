@@ -9,12 +9,12 @@ series and a handful of statements per batch (see `storage.py` for the layout).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
 
+from pipeline.reporting import finite_or_none
 from r1studio.metrics import storage
 from r1studio.metrics.models import MetricChunk, MetricSeries
 
@@ -55,10 +55,6 @@ def _series_for(run: Any, names: list[str]) -> dict[str, MetricSeries]:
         )
         found.update((s.name, s) for s in MetricSeries.objects.filter(run=run, name__in=missing))
     return found
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 @transaction.atomic
@@ -112,7 +108,7 @@ def metrics_ingest(*, run: Any, events: list[dict]) -> Points:
                 series.chunk_count + len(chunks),
                 first_step,
                 int(steps[-1]),
-                _finite_or_none(float(values[-1])),
+                finite_or_none(float(values[-1])),
                 storage.pack(rest_steps, rest_values),
                 series.pk,
             )

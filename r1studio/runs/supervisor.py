@@ -38,6 +38,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from pipeline.access import roots_env
+from r1studio.core.launcher import die_with_parent
 from r1studio.runs import ingest
 from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.selectors import run_log_tail
@@ -55,13 +56,6 @@ DATABASE_AWAY = (OperationalError, InterfaceError)
 # Consecutive failures of anything else before the run is failed instead of looping.
 MAX_TICK_FAILURES = 3
 PROJECT_ROOT = Path(settings.BASE_DIR)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    # PR_SET_PDEATHSIG = 1: the kernel sends SIGTERM to the pipeline when the worker dies.
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def _same_host(worker: str) -> bool:
@@ -203,7 +197,7 @@ def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
             stdout=out,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent,
             close_fds=True,
         )
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from pipeline.reporting import finite_or_none
 from pipeline.template import completion_text, parse_completion
 from r1studio.traces.models import Trace, TraceSource
 
@@ -34,18 +34,11 @@ def _prompt_text(prompt: Any) -> str:
     return completion_text(prompt) if prompt is not None else ""
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _correct(rewards: dict[str, Any]) -> bool | None:
     """accuracy reward ≥ 1 when the run scored accuracy, else None (unknown)."""
     for name, score in rewards.items():
         if name.startswith("accuracy"):
-            score = _number(score)
+            score = finite_or_none(score)
             return None if score is None else score >= 1.0
     return None
 
@@ -58,7 +51,7 @@ def _rows(event: dict) -> Iterator[dict[str, Any]]:
         for position, item in enumerate(items):
             if not isinstance(item, dict):
                 continue
-            rewards = {str(k): _number(v) for k, v in (item.get("rewards") or {}).items()}
+            rewards = {str(k): finite_or_none(v) for k, v in (item.get("rewards") or {}).items()}
             probe = (item.get("source") or event.get("source")) == TraceSource.PROBE
             yield {
                 "source": TraceSource.PROBE if probe else TraceSource.TRAIN,
@@ -69,8 +62,8 @@ def _rows(event: dict) -> Iterator[dict[str, Any]]:
                 "completion": completion_text(item.get("completion")),
                 "reference": item.get("reference"),
                 "rewards": rewards,
-                "reward": _number(item.get("reward")),
-                "advantage": _number(item.get("advantage")),
+                "reward": finite_or_none(item.get("reward")),
+                "advantage": finite_or_none(item.get("advantage")),
                 "correct": _correct(rewards),
             }
     elif event.get("type") == "eval":
