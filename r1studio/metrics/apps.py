@@ -16,7 +16,11 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         # Metric points of every run's events, eval figures as `eval/<benchmark>/<metric>`
         # series (handed over by r1studio.runs.events).
+        from r1studio.metrics.alerts import runs_alerts
         from r1studio.metrics.services import metrics_ingest
+        from r1studio.runs.alerts import run_alerts_register
         from r1studio.runs.events import event_handler_register
 
         event_handler_register(types=("metrics", "eval"), key="metrics", handler=metrics_ingest)
+        # The runs pages show the alerts these rules raise (r1studio.runs.alerts).
+        run_alerts_register(provider=runs_alerts)

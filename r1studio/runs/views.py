@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from r1studio.core.roles import RESEARCHER, role_required
 from r1studio.runs import presets, selectors, services
+from r1studio.runs.alerts import runs_alerts
 from r1studio.runs.forms import ConfigForm, config_from_yaml
 from r1studio.runs.models import Run, RunKind, RunStatus
 
@@ -39,21 +40,11 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 def _alerts(run: Run) -> list[Any]:
-    from r1studio.metrics.selectors import run_alerts
-
-    try:
-        return run_alerts(run=run)
-    except Exception:  # alerts are advisory: never break the page
-        return []
+    return runs_alerts(runs=[run]).get(run.pk, [])
 
 
 def _alerts_of_runs(runs: list[Run]) -> dict[int, list[Any]]:
-    from r1studio.metrics.alerts import runs_alerts
-
-    try:
-        return runs_alerts(runs=[run for run in runs if run.status != RunStatus.DRAFT])
-    except Exception:  # alerts are advisory: never break the page
-        return {}
+    return runs_alerts(runs=[run for run in runs if run.status != RunStatus.DRAFT])
 
 
 @require_GET
