@@ -19,10 +19,21 @@ from tests.studio.traces.conftest import sample
 pytestmark = pytest.mark.browser
 
 NAV = ["Runs", "Traces", "Datasets", "Annotate", "Benchmarks", "Workers"]
-# The elements that stick out of the viewport, for the failure message.
-WIDEST = """[...document.querySelectorAll('body *')]
-  .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-  .slice(-5).map(el => el.tagName + '.' + el.className)"""
+# The outermost elements that stick out of the viewport (not counting what scrolls inside a
+# box of its own), for the failure message.
+WIDEST = """(() => {
+  const width = document.documentElement.clientWidth + 0.5;
+  const scrolls = el => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX);
+  const out = [];
+  const walk = el => {
+    for (const child of el.children) {
+      if (child.getBoundingClientRect().right > width) out.push(child);
+      else if (!scrolls(child)) walk(child);
+    }
+  };
+  walk(document.body);
+  return out.slice(0, 5).map(el => el.tagName + '.' + el.className);
+})()"""
 
 
 def sign_in(page: Any, url: str, user: Any) -> None:
