@@ -19,7 +19,8 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.config import ConfigError, read_config_file, validate_config
+from pipeline.checks import validate_config
+from pipeline.config import ConfigError, read_config_file
 
 EXIT_INVALID = 2
 

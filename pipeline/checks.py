@@ -1,7 +1,10 @@
-"""Config checks that need this machine: paths, installed packages, the tokenizer, the data.
+"""Config checks beyond the schema: allowed paths, and what needs this machine's files.
 
-``pipeline.config.validate_config`` runs these after the pure checks, so ``python -m pipeline
-validate`` (and ``run``, before anything starts) catches a missing model folder, ``use_vllm``
+``validate_config(data, roots, machine=...)`` parses a config (types and cross-field rules,
+``pipeline.config``), then refuses paths outside the allowed roots (always: cheap, and the
+studio's guard against reading the server's files), then, with ``machine`` (the default), runs
+the checks that need the files: ``python -m pipeline validate`` (and ``run``, before anything
+starts) and the studio's explicit Check catch a missing model folder, ``use_vllm``
 without vLLM, reference answers that cannot fit in the completion budget, or a chat template
 that already opens ``<think>`` while a format reward expects the model to write it.
 Strings still holding ``${runs}`` (a recipe validated without a runs root) are not checked.
@@ -14,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.access import Roots, access_errors
-from pipeline.config import RUNS_VAR
+from pipeline.access import Roots, access_errors, allowed_roots
+from pipeline.config import RUNS_VAR, ConfigError, parse_config
 from pipeline.data import PRESET_FILES, DataError, peek_rows, source_kind
 from pipeline.stages.common import completion_token_lengths, load_tokenizer, vllm_available
 from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, prompt_prefills_think
@@ -28,14 +31,33 @@ def _err(loc: str, msg: str) -> dict[str, str]:
     return {"loc": loc, "msg": msg}
 
 
-def environment_errors(config: Any, roots: Roots | None = None) -> list[dict[str, str]]:
-    """Everything wrong with ``config`` on this machine; ``[]`` when it can run.
+def validate_config(
+    data: dict, roots: Roots | None = None, *, machine: bool = True
+) -> list[dict[str, str]]:
+    """Every problem with a config dict; ``[]`` if valid (see the module docstring).
 
-    ``roots``: the folders runs may read (``pipeline.access.allowed_roots``); ``None``: any.
+    ``roots`` (``pipeline.access.Roots``) are the folders the run may read; ``None`` reads
+    them from the environment (``pipeline.access.allowed_roots``).
     """
-    errors = access_errors(config, roots)
-    if errors:
-        return errors  # do not even tell whether a refused path exists
+    try:
+        config = parse_config(data)
+    except ConfigError as exc:
+        return exc.errors
+    return config_errors(config, roots, machine=machine)
+
+
+def config_errors(
+    config: Any, roots: Roots | None = None, *, machine: bool = True
+) -> list[dict[str, str]]:
+    """The problems of a parsed config: refused paths, then (``machine``) missing files."""
+    errors = access_errors(config, roots if roots is not None else allowed_roots())
+    if errors or not machine:
+        return errors  # a refused path: do not even tell whether it exists
+    return environment_errors(config)
+
+
+def environment_errors(config: Any) -> list[dict[str, str]]:
+    """Everything wrong with ``config`` on this machine; ``[]`` when it can run."""
     errors = _model_errors(config.model.path)
     data = getattr(config, "data", None)
     if data is not None:

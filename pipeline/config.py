@@ -3,7 +3,8 @@
 ``parse_config(dict)`` checks types, unknown fields and the cross-field rules users trip over
 (a generation batch that is not a multiple of ``num_generations``, a prefilled ``<think>`` that a
 ``format`` reward still expects the model to write, unknown reward names or params).
-``validate_config(dict)`` adds what needs the machine: model and data paths that do not exist,
+``pipeline.checks.validate_config(dict)`` adds the allowed-roots rules and, on the machine
+that will run it, what needs the files: model and data paths that do not exist,
 ``use_vllm`` without vLLM installed, reference answers longer than the completion budget, a chat
 template that already prefills ``<think>``. Both report ``[{"loc": "dotted.path", "msg": ...}]``.
 
@@ -65,7 +66,7 @@ class _Stage(_Section):
     seed: int = _f(42, "Random seed (data order, sampling, initialisation).", ge=0, le=MAX_SEED)
 
     def check(self) -> list[dict[str, str]]:
-        """Cross-field rules; ``[]`` when consistent. Filesystem checks live in validate_config."""
+        """Cross-field rules; ``[]`` when consistent. Filesystem checks live in pipeline.checks."""
         errors = []
         if not self.model.path.strip():
             errors.append(_err("model.path", "required: a local model folder or a hub id"))
@@ -343,19 +344,3 @@ def substitute_runs(data: Any, runs_root: str | os.PathLike) -> Any:
 def config_to_dict(config: BaseModel) -> dict:
     """The config as plain JSON-able data (what config.json holds)."""
     return config.model_dump(mode="json")
-
-
-def validate_config(data: dict, roots: Any = None) -> list[dict[str, str]]:
-    """Every problem with a config, including the ones that need the filesystem; [] if valid.
-
-    ``roots`` (``pipeline.access.Roots``) are the folders the run may read; ``None`` reads
-    them from the environment (``pipeline.access.allowed_roots``).
-    """
-    try:
-        config = parse_config(data)
-    except ConfigError as exc:
-        return exc.errors
-    from pipeline import checks
-    from pipeline.access import allowed_roots
-
-    return checks.environment_errors(config, roots if roots is not None else allowed_roots())

@@ -10,7 +10,7 @@ are the config's dotted paths (`trainer.num_generations`, `rewards.0.weight`), w
 
 `ConfigForm.from_post(kind, post)` reads the inputs back into a config dict; the YAML view of
 the same config posts `config_yaml` instead (`config_from_yaml`). Either way the server parses,
-validates (`services.config_check`) and re-renders both views from the one config.
+validates (`services.config_parse`) and re-renders both views from the one config.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from pipeline import safeyaml
-from r1studio.runs.services import RunConfigError, config_check
+from r1studio.runs.services import RunConfigError, config_parse
 
 MODEL_FIELDS = ("model.path",)
 DATASET_FIELDS = ("data.source", "eval.benchmark")
@@ -309,6 +309,7 @@ class ConfigForm:
         self.model = STAGE_MODELS[kind]
         self.config = config if config is not None else self.model().model_dump(mode="json")
         self.errors: list[dict[str, str]] = []
+        self.parsed: Any = None  # the config as `validate()` parsed it, for the services
         self.non_field_errors: list[str] = []
         self.raw_yaml: str | None = None  # posted YAML that did not parse, shown as typed
         self.root = _section(self.model, "", "", self.model.__doc__ or "")
@@ -385,11 +386,14 @@ class ConfigForm:
             self._read_section(sub, post, config, errors)
 
     # -- validation -------------------------------------------------------------------------
-    def validate(self) -> bool:
-        """Full validation (types, cross-field rules, paths); errors land at their inputs."""
+    def validate(self, *, machine: bool = False) -> bool:
+        """Parse the config once (types, cross-field rules, allowed paths; with `machine`, the
+        files too: the explicit Check); errors land at their inputs, and `parsed` holds the
+        config for the services, which do not parse it again."""
+        self.parsed = None
         if not self.errors:
             try:
-                config_check(self.config)
+                self.parsed = config_parse(self.config, machine=machine)
             except RunConfigError as exc:
                 self.errors = exc.config_errors
         self._attach(self.errors)

@@ -2,10 +2,13 @@
 
 Every function takes keyword arguments and the acting user, checks the user's right to do it
 (`PermissionDenied` otherwise), and changes rows with conditional updates so that a double click
-or a race with the supervisor cannot move a run backwards. A config is checked with
-`pipeline.config.validate_config` before it is stored or queued; an invalid one raises
-`RunConfigError` with the pipeline's `[{"loc", "msg"}]` errors and changes nothing. Launching
-enqueues the supervisor task only after the transaction commits.
+or a race with the supervisor cannot move a run backwards. A config is parsed once per action
+(`config_parse`: types, cross-field rules, allowed paths) before it is stored or queued; an
+invalid one raises `RunConfigError` with the pipeline's `[{"loc", "msg"}]` errors and changes
+nothing. Services take a config already parsed (the form's) and never parse it again. The checks
+that need the files (model folders, data rows, the tokenizer) run only on an explicit Check
+(`machine=True`) and on the worker before the stage starts, never while a Launch waits.
+Launching enqueues the supervisor task only after the transaction commits.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from pydantic import BaseModel
 
+from pipeline.access import Roots, allowed_roots
+from pipeline.checks import config_errors
+from pipeline.config import ConfigError, config_to_dict, parse_config
 from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.runs.ingest import events_publish, run_state_payload
 from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
 from r1studio.runs.tasks import supervise_run
+
+StageConfig = BaseModel  # one of pipeline.config's GRPOStage, SFTStage, GenerateStage, EvaluateStage
 
 # Training goes to GPU workers; sampling and evaluation are the light stages.
 QUEUE_FOR_KIND = {"grpo": "gpu", "sft": "gpu", "generate": "cpu", "evaluate": "cpu"}
@@ -57,51 +66,55 @@ def _require_change(run: Run, user: Any) -> None:
         raise PermissionDenied("Only the run's owner or an admin can change it.")
 
 
-def config_check(config: Any) -> dict:
-    """Validate a config dict fully (types, cross-field rules, paths); returns it or raises."""
-    from pipeline.config import validate_config
-
-    if not isinstance(config, dict):
+def config_parse(config: Any, *, machine: bool = False) -> StageConfig:
+    """Parse a config dict once and check it: types, cross-field rules and allowed paths; with
+    `machine`, also what needs the files here. Returns the parsed config or raises."""
+    if isinstance(config, BaseModel):
+        parsed = config
+    elif not isinstance(config, dict):
         raise RunConfigError([{"loc": "", "msg": "a config is a mapping of fields"}])
-    errors = validate_config(config, config_roots())
+    else:
+        try:
+            parsed = parse_config(config)
+        except ConfigError as exc:
+            raise RunConfigError(exc.errors) from None
+    errors = config_errors(parsed, config_roots(), machine=machine)
     if errors:
         raise RunConfigError(errors)
+    return parsed
+
+
+def config_check(config: Any) -> dict:
+    """Check a config fully, the files included (the form's Check); returns it or raises."""
+    config_parse(config, machine=True)
     return config
 
 
-def config_roots() -> Any:
+def config_roots() -> Roots:
     """The folders runs may read (`pipeline.access.Roots`): the data directory, the benchmarks
     folder and R1STUDIO_ALLOWED_ROOTS; the supervisor hands the same to the pipeline."""
-    from pipeline.access import allowed_roots
-
     return allowed_roots(data_dir=settings.R1STUDIO_DATA_DIR, extra=settings.R1STUDIO_ALLOWED_ROOTS)
-
-
-def _normalized(config: dict) -> dict:
-    """The config with every default filled in, as the pipeline will read it."""
-    from pipeline.config import config_to_dict, parse_config
-
-    return config_to_dict(parse_config(config))
 
 
 def run_create(
     *,
     user: Any,
     name: str,
-    config: dict,
+    config: dict | StageConfig,
     parent: Run | None = None,
     validate: bool = True,
     preset: str = "",
     tags: str = "",
 ) -> Run:
-    """A new draft run owned by `user`; the config is validated unless `validate` is False.
+    """A new draft run owned by `user`; the config (a dict, or one `config_parse` returned) is
+    checked unless `validate` is False (a clone: checked when launched).
 
     `preset` is the key of the preset the config started from: later presets of the recipe
     find this run by it, whatever the run is called.
     """
     _require_researcher(user)
-    if validate:
-        config = _normalized(config_check(config))
+    if validate or isinstance(config, BaseModel):
+        config = config_to_dict(config_parse(config))
     kind = config.get("kind") if isinstance(config, dict) else None
     if kind not in QUEUE_FOR_KIND:
         raise RunConfigError(
@@ -160,12 +173,14 @@ def _derived_name(name: str, word: str) -> str:
     return candidate
 
 
-def run_update_config(*, run: Run, user: Any, config: dict, name: str | None = None) -> Run:
+def run_update_config(
+    *, run: Run, user: Any, config: dict | StageConfig, name: str | None = None
+) -> Run:
     """Replace a draft's config (and name); only drafts, only by their owner or an admin."""
     _require_change(run, user)
     if run.status != RunStatus.DRAFT:
         raise RunStateError("Only a draft's config can be edited; clone the run to change it.")
-    config = _normalized(config_check(config))
+    config = config_to_dict(config_parse(config))
     fields = {"config": config, "kind": config["kind"]}
     if name is not None and name.strip():
         fields["name"] = name.strip()[:200]
@@ -188,12 +203,15 @@ def _enqueue(run: Run) -> None:
 
 
 @transaction.atomic
-def run_launch(*, run: Run, user: Any) -> Run:
-    """Queue a draft for a worker. Invalid config: RunConfigError, nothing queued."""
+def run_launch(*, run: Run, user: Any, parsed: StageConfig | None = None) -> Run:
+    """Queue a draft for a worker. Invalid config: RunConfigError, nothing queued.
+
+    `parsed`: the draft's config as `config_parse` returned it moments ago (create and launch
+    in one click), so that it is not parsed again."""
     _require_change(run, user)
     if run.status != RunStatus.DRAFT:
         raise RunStateError(f"Only a draft can be launched; this run is {run.status}.")
-    config = _normalized(config_check(run.config))
+    config = config_to_dict(config_parse(parsed if parsed is not None else run.config))
     run_dir = run.run_dir or str(run_dir_for(run))
     updated = Run.objects.filter(pk=run.pk, status=RunStatus.DRAFT).update(
         status=RunStatus.QUEUED,
@@ -211,10 +229,13 @@ def run_launch(*, run: Run, user: Any) -> Run:
 
 
 @transaction.atomic
-def run_create_and_launch(*, user: Any, name: str, config: dict, preset: str = "") -> Run:
+def run_create_and_launch(
+    *, user: Any, name: str, config: dict | StageConfig, preset: str = ""
+) -> Run:
     """Create a run and queue it at once (the form's Launch button); all or nothing."""
-    run = run_create(user=user, name=name, config=config, preset=preset)
-    return run_launch(run=run, user=user)
+    parsed = config_parse(config)
+    run = run_create(user=user, name=name, config=parsed, preset=preset)
+    return run_launch(run=run, user=user, parsed=parsed)
 
 
 def run_cancel(*, run: Run, user: Any) -> Run:

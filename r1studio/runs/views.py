@@ -7,6 +7,8 @@ HTMX polls named partials of the same templates (`runs/list.html#table`,
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from r1studio.core.roles import RESEARCHER, role_required
 from r1studio.runs import presets, selectors, services
 from r1studio.runs.alerts import runs_alerts
-from r1studio.runs.forms import ConfigForm, config_from_yaml
+from r1studio.runs.forms import ConfigForm, config_from_yaml, config_to_yaml
 from r1studio.runs.models import Run, RunKind, RunStatus
 
 LIST_LIMIT = 100
@@ -211,8 +213,8 @@ def run_new(request: HttpRequest) -> HttpResponse:
         if preset is not None:
             config = presets.preset_config(preset, user=request.user)
             form = ConfigForm(preset.kind, config)
-            if request.GET.get("check"):
-                form.validate()
+            if request.GET.get("check"):  # the explicit Check of a preset
+                form.validate(machine=True)
             return _form_page(
                 request, form, name=preset.name, run=None, notice="preset", preset=preset
             )
@@ -225,20 +227,20 @@ def run_new(request: HttpRequest) -> HttpResponse:
     preset = presets.PRESETS_BY_KEY.get(request.POST.get("preset", ""))
     action = _posted_action(request, "launch")
     page = {"name": name, "run": None, "preset": preset}
-    if not form.validate() or action == "check":
+    if not form.validate(machine=action == "check") or action == "check":
         status = 200 if action == "check" else 422
         return _form_page(request, form, status=status, notice="valid", **page)
     key = preset.key if preset else ""
     try:
         if action == "draft":
-            run = services.run_create(user=request.user, name=name, config=form.config, preset=key)
+            run = services.run_create(user=request.user, name=name, config=form.parsed, preset=key)
             messages.success(request, f"Saved draft #{run.pk}.")
         else:
             run = services.run_create_and_launch(
-                user=request.user, name=name, config=form.config, preset=key
+                user=request.user, name=name, config=form.parsed, preset=key
             )
             messages.success(request, f"Launched run #{run.pk}.")
-    except services.RunConfigError as exc:  # the filesystem changed since validate()
+    except services.RunConfigError as exc:
         form.set_errors(exc.config_errors)
         return _form_page(request, form, status=422, **page)
     return redirect("runs:detail", pk=run.pk)
@@ -254,21 +256,19 @@ def run_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if run.status != RunStatus.DRAFT:
         messages.error(request, "Only a draft can be edited; clone the run to change its config.")
         return redirect("runs:detail", pk=run.pk)
-    if request.method == "GET":
-        form = ConfigForm(run.kind, run.config)
-        form.validate()
-        return _form_page(request, form, name=run.name, run=run)
+    if request.method == "GET":  # no checks on a GET: they ran when the draft was saved
+        return _form_page(request, ConfigForm(run.kind, run.config), name=run.name, run=run)
 
     form = _posted_form(request, run.kind)
     name = request.POST.get("name", "").strip() or run.name
     action = _posted_action(request, "draft")
-    if not form.validate() or action == "check":
+    if not form.validate(machine=action == "check") or action == "check":
         status = 200 if action == "check" else 422
         return _form_page(request, form, name=name, run=run, status=status, notice="valid")
     try:
-        run = services.run_update_config(run=run, user=request.user, config=form.config, name=name)
+        run = services.run_update_config(run=run, user=request.user, config=form.parsed, name=name)
         if action == "launch":
-            run = services.run_launch(run=run, user=request.user)
+            run = services.run_launch(run=run, user=request.user, parsed=form.parsed)
             messages.success(request, f"Launched run #{run.pk}.")
         else:
             messages.success(request, "Draft saved.")
@@ -296,7 +296,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "last_checkpoint": selectors.run_last_checkpoint(run=run),
         **_logs_context(run),
         "inputs": _input_rows(selectors.config_inputs(config=run.config, user=request.user)),
-        "config_yaml": ConfigForm(run.kind, run.config).yaml if run.kind else "",
+        "config_yaml": _config_yaml(run),
         "resumable": run.status in services.RESUMABLE_STATUSES,
         "needs_checkpoint": run.kind in services.NEEDS_CHECKPOINT,
         "queue": services.QUEUE_FOR_KIND.get(run.kind, ""),
@@ -308,6 +308,17 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _exists(path: str) -> bool:
     return bool(path) and Path(path).exists()
+
+
+def _config_yaml(run: Run) -> str:
+    """The config as the run page shows it. Dumping YAML costs more than the rest of the view
+    and a run's config hardly changes, so the text is kept per config (the page is polled)."""
+    return _yaml_of(json.dumps(run.config)) if run.kind else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _yaml_of(config_json: str) -> str:
+    return config_to_yaml(json.loads(config_json))
 
 
 def _action(request: HttpRequest, pk: int, action: str) -> HttpResponse:

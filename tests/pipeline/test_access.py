@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import access
-from pipeline.config import parse_config, validate_config
+from pipeline.checks import validate_config
+from pipeline.config import parse_config
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.checks import validate_config
 from pipeline.config import (
     STAGE_MODELS,
     ConfigError,
@@ -15,7 +16,6 @@ from pipeline.config import (
     config_to_dict,
     load_config,
     parse_config,
-    validate_config,
 )
 
 MINIMAL = {
