@@ -21,11 +21,7 @@ def run_alerts_register(*, provider: AlertsProvider) -> None:
 
 
 def runs_alerts(*, runs: list[Any]) -> dict[int, list[Any]]:
-    """`{run id: [alert, ...]}` for `runs` in a bounded number of queries; advisory, so a
-    failing provider gives no alerts rather than a broken page."""
+    """`{run id: [alert, ...]}` for `runs` in a bounded number of queries."""
     if not _provider or not runs:
         return {}
-    try:
-        return _provider[0](runs=runs)
-    except Exception:
-        return {}
+    return _provider[0](runs=runs)
