@@ -204,7 +204,11 @@ def run_traces(
     reward_min: float | None = None,
     reward_max: float | None = None,
     correct: bool | None = None,
-    q: str | None = None,
+    q: str | None = Query(
+        None,
+        description="Word search in prompt and completion: every word must occur; "
+        '`re-check` or `"let me check"` is a phrase; `verif*` a prefix (not a substring search).',
+    ),
     after: str | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> Any:

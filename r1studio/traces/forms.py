@@ -6,6 +6,12 @@ from typing import Any
 
 from django import forms
 
+# What `r1studio.traces.search` matches, on SQLite and PostgreSQL alike.
+SEARCH_HELP = (
+    "Word search in the prompt and completion: every word must occur (case does not matter); "
+    'words joined by punctuation or in quotes are a phrase (re-check, "let me check"); '
+    "a trailing * matches a prefix (verif*). Not a substring search."
+)
 CORRECT_CHOICES = [("", "any"), ("yes", "correct"), ("no", "incorrect")]
 SOURCE_CHOICES = [
     ("", "all"),
@@ -25,7 +31,19 @@ class TraceFilterForm(forms.Form):
     reward_max = forms.FloatField(required=False, label="to")
     correct = forms.ChoiceField(required=False, choices=CORRECT_CHOICES, label="Answer")
     source = forms.ChoiceField(required=False, choices=SOURCE_CHOICES, label="Source")
-    q = forms.CharField(required=False, max_length=200, label="Text")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Text",
+        help_text=SEARCH_HELP,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": 'words, "a phrase", prefix*',
+                "title": SEARCH_HELP,
+            }
+        ),
+    )
 
     def __init__(self, *args: Any, runs: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
 
@@ -21,6 +22,7 @@ from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.runs.models import Run
 from r1studio.runs.selectors import runs_visible_to
 from r1studio.traces.models import Trace
+from r1studio.traces.search import sqlite_newest_ids, traces_search
 from r1studio.traces.text import diff_stats, reflection_counts, word_diff
 
 # The whole prompt: its preview is the user's message, found by parsing the chat template.
@@ -58,8 +60,8 @@ def traces_filtered(
     """The traces `user` may read that pass the browser's filters, unordered (empty for a user
     who may not read traces or a run they may not see).
 
-    Filters: one run, a step range, a reward range, correct / incorrect, a text search in the
-    prompt and completion (case-insensitive), the source (train | probe | eval).
+    Filters: one run, a step range, a reward range, correct / incorrect, a word search in the
+    prompt and completion (`r1studio.traces.search`), the source (train | probe | eval).
     """
     if not user_has_role(user, RESEARCHER):
         return Trace.objects.none()
@@ -86,9 +88,7 @@ def traces_filtered(
         qs = qs.filter(correct=correct)
     if source:
         qs = qs.filter(source=source)
-    if q:
-        qs = qs.filter(Q(completion__icontains=q) | Q(prompt__icontains=q))
-    return qs
+    return traces_search(qs, q)
 
 
 def _older_than(qs: QuerySet[Trace], step: int, pk: int) -> QuerySet[Trace]:
@@ -106,9 +106,25 @@ def traces_page(
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
     cursor = parse_cursor(after)
-    qs = traces_filtered(user=user, **filters)
-    if cursor is not None:
-        qs = _older_than(qs, *cursor)
+    q = filters.get("q")
+    if q and connection.vendor == "sqlite":
+        # FTS5 returns matches newest first: walk them, checking the other filters on the way.
+        qs = traces_filtered(user=user, **{**filters, "q": None})
+        if cursor is not None:
+            qs = _older_than(qs, *cursor)
+        ids = sqlite_newest_ids(
+            qs,
+            q,
+            before=cursor,
+            limit=limit + 1,
+            step_min=filters.get("step_min"),
+            step_max=filters.get("step_max"),
+        )
+        qs = Trace.objects.filter(pk__in=ids)
+    else:
+        qs = traces_filtered(user=user, **filters)
+        if cursor is not None:
+            qs = _older_than(qs, *cursor)
     rows = list(
         qs.select_related("run")
         .only(*LIST_FIELDS)
