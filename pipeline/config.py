@@ -76,7 +76,7 @@ class _Stage(_Section):
 class GRPOStage(_Stage):
     """Reinforcement learning with GRPO on rule-based (or judge) rewards: R1-Zero, reasoning RL."""
 
-    kind: Literal["grpo"] = _f("grpo", "Stage kind.")
+    kind: Literal["grpo"] = _f("grpo", "Stage kind.", hidden=True)
     data: DataSection = Field(default_factory=DataSection, description="Prompts with references.")
     trainer: GRPOTrainerSection = Field(
         default_factory=GRPOTrainerSection, description="GRPOTrainer arguments."
@@ -133,7 +133,7 @@ class GRPOStage(_Stage):
 class SFTStage(_Stage):
     """Supervised fine-tuning: cold start, the rejection-sampled set, distillation."""
 
-    kind: Literal["sft"] = _f("sft", "Stage kind.")
+    kind: Literal["sft"] = _f("sft", "Stage kind.", hidden=True)
     data: DataSection = Field(
         default_factory=DataSection, description="Messages, or problems with target completions."
     )
@@ -153,7 +153,7 @@ class GenerateStage(_Stage):
     """Sample k completions per prompt, grade them, filter, write a dataset (rejection sampling,
     distillation data)."""
 
-    kind: Literal["generate"] = _f("generate", "Stage kind.")
+    kind: Literal["generate"] = _f("generate", "Stage kind.", hidden=True)
     data: DataSection = Field(default_factory=DataSection, description="The prompts.")
     sampling: SamplingSection = Field(default_factory=SamplingSection, description="Sampling.")
     verifiers: list[RewardSpec] = Field(
@@ -178,7 +178,7 @@ class GenerateStage(_Stage):
 class EvaluateStage(_Stage):
     """Benchmarks: pass@1 averaged over k samples, cons@k by majority vote, per problem."""
 
-    kind: Literal["evaluate"] = _f("evaluate", "Stage kind.")
+    kind: Literal["evaluate"] = _f("evaluate", "Stage kind.", hidden=True)
     prompt: PromptSection = Field(default_factory=PromptSection, description="Prompt building.")
     benchmarks: list[BenchmarkSpec] = Field(
         default_factory=lambda: [BenchmarkSpec()], description="Benchmarks to run.", min_length=1

@@ -1,7 +1,8 @@
 """The sections of the stage configs: model, prompt, data, rewards, trainers, sampling, filters,
 benchmarks. ``pipeline.config`` assembles them into one model per stage kind (and re-exports
-every name here); ``_f`` gives each field its default, one line of help and the
-``advanced`` flag the web form uses to fold rarely changed fields away.
+every name here); ``_f`` gives each field its default, one line of help and the hints the web
+form is drawn from (``advanced`` folds rarely changed fields away, ``widget``, ``picker``,
+``hidden``), so the form needs no table of field names.
 
 Trainer sections use TRL's field names and defaults (``GRPOConfig``/``SFTConfig``), except
 ``bf16`` and ``gradient_checkpointing``, which default to ``None`` = decided at build time: on
@@ -57,8 +58,22 @@ class _Section(BaseModel):
         return _storable(value)
 
 
-def _f(default: Any, description: str, advanced: bool = False, **kwargs: Any) -> Any:
-    extra = ADVANCED if advanced else None
+def _f(
+    default: Any,
+    description: str,
+    advanced: bool = False,
+    *,
+    widget: Literal["textarea"] | None = None,
+    picker: Literal["models", "datasets", "rewards"] | None = None,
+    hidden: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A field with its default and help, plus the hints the web form reads from
+    ``json_schema_extra``: ``advanced`` (folded away), ``widget`` (a text field shown as a
+    textarea), ``picker`` (suggestions: known models, datasets or rewards), ``hidden`` (not an
+    input at all, e.g. the stage kind a form is for)."""
+    hints = {"advanced": advanced, "widget": widget, "picker": picker, "hidden": hidden}
+    extra = {key: value for key, value in hints.items() if value} or None
     if isinstance(default, list | dict):
         return Field(
             default_factory=lambda d=default: json.loads(json.dumps(d)),
@@ -96,7 +111,11 @@ Steps = Annotated[int | float, BeforeValidator(_a_number), AfterValidator(_whole
 class ModelSection(_Section):
     """The model a stage starts from."""
 
-    path: str = _f("", "Local model folder or Hugging Face hub id (e.g. Qwen/Qwen2.5-Math-1.5B).")
+    path: str = _f(
+        "",
+        "Local model folder or Hugging Face hub id (e.g. Qwen/Qwen2.5-Math-1.5B).",
+        picker="models",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
         "auto", "Weights dtype. auto: bfloat16 on a GPU that supports it, float32 on CPU."
     )
@@ -112,10 +131,14 @@ class PromptSection(_Section):
     """How a problem becomes the prompt the model sees."""
 
     system_prompt: str = _f(
-        "", "System message put before each problem (empty: none). The R1 template is a good start."
+        "",
+        "System message put before each problem (empty: none). The R1 template is a good start.",
+        widget="textarea",
     )
     prompt_template: str = _f(
-        "{problem}", "The user message; {problem} is replaced by the problem text."
+        "{problem}",
+        "The user message; {problem} is replaced by the problem text.",
+        widget="textarea",
     )
     use_chat_template: bool = _f(
         True,
@@ -136,6 +159,7 @@ class DataSection(PromptSection):
         "",
         "JSONL or Parquet file, save_to_disk folder, a generate stage's dataset folder, a "
         "benchmark preset (math500, aime24, amc23, gsm8k, humaneval) or a hub dataset id.",
+        picker="datasets",
     )
     split: str = _f("train", "Split to use for hub datasets and save_to_disk dataset dicts.", True)
     problem_column: str = _f("problem", "Column holding the problem text.")
@@ -152,7 +176,9 @@ class DataSection(PromptSection):
 class RewardSpec(_Section):
     """One reward function from the registry, with its weight and params."""
 
-    name: str = _f("accuracy", "Reward name (python -m pipeline rewards lists them).")
+    name: str = _f(
+        "accuracy", "Reward name (python -m pipeline rewards lists them).", picker="rewards"
+    )
     # Penalties are rewards that score below 0 (repetition, soft_overlong), so weights stay >= 0.
     weight: float = _f(
         1.0, "Weight of this reward in the total (TRL reward_weights).", ge=0, le=1000
@@ -292,7 +318,11 @@ class SFTTrainerSection(_TrainerCommon):
 class PeriodicEval(_Section):
     """Greedy accuracy on a benchmark every N steps during RL (the paper watches AIME)."""
 
-    benchmark: str = _f("", "Benchmark preset or JSONL/Parquet path (empty: no periodic eval).")
+    benchmark: str = _f(
+        "",
+        "Benchmark preset or JSONL/Parquet path (empty: no periodic eval).",
+        picker="datasets",
+    )
     name: str = _f(
         "", "Short name in charts and on Benchmarks (empty: the preset or the file's stem).", True
     )
@@ -381,5 +411,8 @@ class BenchmarkSpec(_Section):
     problem_column: str = _f("problem", "Problem column of the file.", True)
     answer_column: str = _f("answer", "Answer column of the file.", True)
     grader: str = _f(
-        "", "Reward used as grader (empty: code for humaneval, accuracy otherwise).", True
+        "",
+        "Reward used as grader (empty: code for humaneval, accuracy otherwise).",
+        True,
+        picker="rewards",
     )

@@ -76,6 +76,35 @@ def test_it_picks_widgets_from_the_field_types():
     assert [c.name for c in form.root.rows[0].columns] == ["name", "weight", "params"]
 
 
+def test_it_takes_widgets_and_pickers_from_the_field_hints():
+    from pydantic import BaseModel
+
+    from pipeline.config_sections import _f
+    from r1studio.runs.forms import section_from_model
+
+    class Step(BaseModel):
+        grader: str = _f("", "A reward.", picker="rewards")
+        note: str = _f("", "Plain text.")
+
+    class Extra(BaseModel):
+        kind: str = _f("toy", "Fixed by the form.", hidden=True)
+        notes: str = _f("", "Long text.", widget="textarea")
+        base: str = _f("", "A model.", picker="models")
+        corpus: str = _f("", "A dataset.", True, picker="datasets")
+        steps: list[Step] = _f([], "Rows.")
+
+    section = section_from_model(Extra)
+    fields = {f.name: f for f in section.fields}
+
+    assert list(fields) == ["notes", "base", "corpus"]  # `kind` is hidden
+    assert fields["notes"].widget == "textarea" and fields["notes"].datalist == ""
+    assert fields["base"].widget == "text" and fields["base"].datalist == "picker-models"
+    assert fields["corpus"].datalist == "picker-datasets" and fields["corpus"].advanced
+    columns = {c.name: c for c in section.rows[0].columns}
+    assert columns["grader"].datalist == "picker-rewards" and columns["note"].datalist == ""
+    assert not section.rows[0].advanced
+
+
 def test_it_maps_errors_to_fields_rows_and_the_form(toy_config):
     config = toy_config("grpo", trainer={"per_device_train_batch_size": 6, "num_generations": 4})
     config["rewards"][1]["params"] = {"nope": 1}
