@@ -53,20 +53,11 @@ def cli(*args: str) -> tuple[int, float]:
 
 def heldout_figures(model_dir: Path, heldout: list[dict]) -> tuple[float, float]:
     """Greedy held-out accuracy and think-first rate of a saved model."""
-    from transformers import AutoModelForCausalLM
-
-    from pipeline import rewards
-    from pipeline.config import PromptSection
-    from pipeline.stages.common import load_tokenizer, quiet_libraries
-    from pipeline.stages.evaluate import evaluate_model
+    from pipeline.stages.common import quiet_libraries
+    from pipeline.stages.evaluate import heldout_figures as figures
 
     quiet_libraries()
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    tokenizer = load_tokenizer(str(model_dir))
-    metrics, _ = evaluate_model(
-        model, tokenizer, heldout, PromptSection(), rewards.get("accuracy"), max_new_tokens=32
-    )
+    metrics = figures(model_dir, heldout)
     return metrics["pass@1"], metrics["think_first"]
 
 

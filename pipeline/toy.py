@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import RUNS_VAR
+from pipeline.rewards import R1_ZERO_REWARDS, REASONING_REWARDS
 from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -385,14 +386,6 @@ def _evaluate(model: str, heldout: str, limit: int) -> dict:
         "limit": limit,
         "seed": 0,
     }
-
-
-R1_ZERO_REWARDS = [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.2}]
-REASONING_REWARDS = [
-    {"name": "accuracy", "weight": 1.0},
-    {"name": "language_consistency", "weight": 0.1},
-    {"name": "format", "weight": 0.2},
-]
 
 
 def recipe_configs(root: Path, size: ToySize) -> dict[str, dict]:

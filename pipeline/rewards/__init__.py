@@ -29,3 +29,12 @@ __all__ = [
     "names",
     "params_of",
 ]
+
+# The reward mixes of the R1 recipe, as stage configs' `rewards` lists: R1-Zero's rule-based
+# accuracy plus a light format reward, and reasoning RL's with language consistency added.
+R1_ZERO_REWARDS = [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.2}]
+REASONING_REWARDS = [
+    {"name": "accuracy", "weight": 1.0},
+    {"name": "language_consistency", "weight": 0.1},
+    {"name": "format", "weight": 0.2},
+]

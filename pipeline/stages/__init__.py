@@ -21,9 +21,18 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 __all__ = ["StageCancelled", "StageError", "run", "run_stage"]
 
 
+# kind -> the module whose `run` does it; imported when a stage runs (each pulls in TRL).
+STAGE_MODULES = {
+    "grpo": "pipeline.stages.grpo",
+    "sft": "pipeline.stages.sft",
+    "generate": "pipeline.stages.generate",
+    "evaluate": "pipeline.stages.evaluate",
+}
+
+
 def run(config: Any, reporter: Any, *, resume: bool = False) -> dict:
     """Run the stage module of ``config.kind``; returns its summary."""
-    module = importlib.import_module(f"pipeline.stages.{config.kind}")
+    module = importlib.import_module(STAGE_MODULES[config.kind])
     return module.run(config, reporter, resume=resume)
 
 

@@ -201,3 +201,25 @@ def _trim(item: dict) -> dict:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "benchmark"
+
+
+def heldout_figures(model_dir: str | Path, problems: list[dict], max_new_tokens: int = 32) -> dict:
+    """Greedy pass@1, think-first rate and the rest of `evaluate_model`'s figures for a saved
+    model on held-out problems (the recipe bench and the tests measure learning with it)."""
+    from transformers import AutoModelForCausalLM
+
+    from pipeline import rewards
+    from pipeline.config import PromptSection
+    from pipeline.stages.common import load_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(str(model_dir))
+    metrics, _ = evaluate_model(
+        model,
+        tokenizer,
+        problems,
+        PromptSection(),
+        rewards.get("accuracy"),
+        max_new_tokens=max_new_tokens,
+    )
+    return metrics

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import safeyaml
+from pipeline.rewards import R1_ZERO_REWARDS, REASONING_REWARDS
 from r1studio.runs.models import RunStatus
 from r1studio.runs.selectors import run_list, toy_dir
 
@@ -43,12 +44,6 @@ class Preset:
     fallback: dict[str, Any] = field(default_factory=dict)
 
 
-R1_ZERO_REWARDS = [{"name": "accuracy", "weight": 1.0}, {"name": "format", "weight": 0.2}]
-REASONING_REWARDS = [
-    {"name": "accuracy", "weight": 1.0},
-    {"name": "language_consistency", "weight": 0.1},
-    {"name": "format", "weight": 0.2},
-]
 R1_SYSTEM = "r1"  # marker: replaced by pipeline.template.R1_SYSTEM_PROMPT
 
 PRESETS = [

@@ -84,20 +84,10 @@ def run_cli(*args: str, timeout: float = 300, **kwargs: Any) -> subprocess.Compl
 
 def heldout_figures(model_dir: Path, heldout: Path, limit: int = 64) -> dict[str, float]:
     """Greedy accuracy (pass@1) and think-first rate of a saved model on held-out problems."""
-    from transformers import AutoModelForCausalLM
-
-    from pipeline import rewards
-    from pipeline.config import PromptSection
-    from pipeline.stages.common import load_tokenizer
-    from pipeline.stages.evaluate import evaluate_model
+    from pipeline.stages.evaluate import heldout_figures as figures
 
     rows = [json.loads(line) for line in heldout.read_text().splitlines()][:limit]
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    tokenizer = load_tokenizer(str(model_dir))
-    metrics, _ = evaluate_model(
-        model, tokenizer, rows, PromptSection(), rewards.get("accuracy"), max_new_tokens=32
-    )
-    return metrics
+    return figures(model_dir, rows)
 
 
 @pytest.fixture(scope="session")
