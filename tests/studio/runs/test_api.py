@@ -99,7 +99,8 @@ def test_it_answers_422_when_a_draft_became_invalid_before_launch(
         "/api/runs", {"config": toy_config("sft")}, "application/json", headers=auth
     ).json()
     run = Run.objects.get(pk=created["id"])
-    run.config["model"]["path"] = str(data_dir / "gone")
+    # Outside the allowed roots (checked at every launch; a missing file is the worker's check).
+    run.config["model"]["path"] = "/etc"
     run.save()
 
     response = client.post(f"/api/runs/{run.pk}/launch", headers=auth)
