@@ -200,11 +200,19 @@ class Launcher:
             time.sleep(0.5)
 
     # --- stopping ----------------------------------------------------------------------------
+    def _descendants(self) -> list[psutil.Process]:
+        """The processes our children started (only theirs: the launcher may run inside
+        another program, such as a test session, whose other children are not ours)."""
+        found = []
+        for child in self.children:
+            with contextlib.suppress(psutil.Error):
+                found += psutil.Process(child.process.pid).children(recursive=True)
+        return found
+
     def stop_all(self) -> None:
         """Stop every child and every process they started; safe to call more than once."""
         self._quiet_signal_handlers()
-        me = psutil.Process()
-        descendants = me.children(recursive=True)
+        descendants = self._descendants()
         for child in reversed(self.children):
             if child.alive():
                 self.say(f"Stopping {child.name} (pid {child.process.pid})")
@@ -222,7 +230,7 @@ class Launcher:
                 child.process.wait(5)
         # Anything a child started in a group or session of its own is still ours to end.
         redis_pid = self.redis.process.pid if self.redis else None
-        leftovers = descendants + me.children(recursive=True)
+        leftovers = descendants + self._descendants()
         leftovers = [p for p in leftovers if p.pid != redis_pid and p.is_running()]
         for process in leftovers:
             with contextlib.suppress(psutil.Error):
