@@ -113,5 +113,5 @@ def test_no_page_breaks_the_content_security_policy(
     # The runs list's filters submit on change through runs.js (no inline onchange).
     page.goto(f"{base}/runs/")
     page.select_option("select[name='status']", "finished")
-    page.wait_for_url(f"{base}/runs/?status=finished&kind=")
+    page.wait_for_url(f"{base}/runs/?q=&status=finished&kind=")
     assert violations == [], "\n".join(violations)
