@@ -63,7 +63,7 @@ def sandboxed_pids() -> set[int]:
     return found
 
 
-def wait_until_gone(pids: set[int], seconds: float = 3.0) -> set[int]:
+def wait_until_gone(pids: set[int], seconds: float = 10.0) -> set[int]:
     deadline = time.monotonic() + seconds
     while (left := pids & sandboxed_pids()) and time.monotonic() < deadline:
         time.sleep(0.05)
