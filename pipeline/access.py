@@ -15,6 +15,9 @@ So, before anything is read:
 - a judge ``url`` must lie under a prefix listed in ``$R1STUDIO_JUDGE_URLS`` (``,``-separated;
   empty: no remote judge), its ``api_key_env`` must be listed in ``$R1STUDIO_JUDGE_KEY_ENVS``,
   and its ``cache_dir`` is a folder inside the run folder.
+- ``model.trust_remote_code`` (a hub model's own Python, run on the worker) needs
+  ``$R1STUDIO_ALLOW_REMOTE_CODE=1``; a GRPO ``vllm_server_base_url`` must lie under a prefix in
+  ``$R1STUDIO_VLLM_URLS`` (the server receives the model's weights and prompts).
 
 The web process passes its settings to ``allowed_roots(data_dir=..., extra=...)``; the
 supervisor puts the same values into the pipeline process's environment, where
@@ -39,6 +42,8 @@ DATA_DIR_ENV = "R1STUDIO_DATA_DIR"
 ROOTS_ENV = "R1STUDIO_ALLOWED_ROOTS"
 JUDGE_URLS_ENV = "R1STUDIO_JUDGE_URLS"
 JUDGE_KEY_ENVS_ENV = "R1STUDIO_JUDGE_KEY_ENVS"
+VLLM_URLS_ENV = "R1STUDIO_VLLM_URLS"
+REMOTE_CODE_ENV = "R1STUDIO_ALLOW_REMOTE_CODE"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 OUTSIDE = (
     "is outside the folders runs may read (the data directory, the benchmarks folder and "
@@ -248,4 +253,32 @@ def access_errors(
             ("cache_dir", judge_cache_error(params.get("cache_dir"))),
         ]
         errors += [_err(f"{where}.params.{name}", msg) for name, msg in checks if msg]
+    errors += _worker_code_errors(config, os.environ if env is None else env)
+    return errors
+
+
+def _worker_code_errors(config: Any, env: Mapping[str, str]) -> list[dict[str, str]]:
+    """Settings that would run a stranger's code or send a model to a stranger's server."""
+    errors = []
+    if config.model.trust_remote_code and env.get(REMOTE_CODE_ENV, "") not in ("1", "true"):
+        errors.append(
+            _err(
+                "model.trust_remote_code",
+                "running a model's own code on the workers is off on this studio (an admin "
+                f"turns it on with {REMOTE_CODE_ENV}=1)",
+            )
+        )
+    trainer = getattr(config, "trainer", None)
+    url = getattr(trainer, "vllm_server_base_url", None)
+    if url:
+        allowed = split_list(env.get(VLLM_URLS_ENV, ""))
+        if not url_allowed(url, allowed):
+            listed = ", ".join(allowed) or f"none; an admin lists them in {VLLM_URLS_ENV}"
+            errors.append(
+                _err(
+                    "trainer.vllm_server_base_url",
+                    f"{url} is not an allowed vLLM server (allowed: {listed}); leave it empty "
+                    "to generate in colocated mode",
+                )
+            )
     return errors

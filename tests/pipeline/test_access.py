@@ -168,3 +168,24 @@ def test_the_pipeline_process_refuses_what_the_studio_refuses(cli, tmp_path, mon
         monkeypatch.setenv(name, value)  # what the supervisor sets
     result = cli("validate", str(config))
     assert result.returncode != 0 and "benchmarks.0.path" in result.stdout + result.stderr
+
+
+def test_it_refuses_remote_model_code_and_unlisted_vllm_servers(roots, monkeypatch):
+    monkeypatch.delenv("R1STUDIO_ALLOW_REMOTE_CODE", raising=False)
+    monkeypatch.delenv("R1STUDIO_VLLM_URLS", raising=False)
+    config = {
+        "kind": "grpo",
+        "model": {"path": "org/model", "trust_remote_code": True},
+        "data": {"source": "gsm8k"},
+        "trainer": {"use_vllm": False, "vllm_server_base_url": "http://attacker.example:8000"},
+    }
+    errors = access.access_errors(parse_config(config), roots)
+    assert [e["loc"] for e in errors] == ["model.trust_remote_code", "trainer.vllm_server_base_url"]
+
+    monkeypatch.setenv("R1STUDIO_ALLOW_REMOTE_CODE", "1")
+    monkeypatch.setenv("R1STUDIO_VLLM_URLS", "http://vllm.internal:8000")
+    assert [e["loc"] for e in access.access_errors(parse_config(config), roots)] == [
+        "trainer.vllm_server_base_url"
+    ]
+    config["trainer"]["vllm_server_base_url"] = "http://vllm.internal:8000"
+    assert access.access_errors(parse_config(config), roots) == []
