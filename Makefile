@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/recipe.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/traces.py
+	$(BIN)/python bench/load.py --db both
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -87,25 +87,25 @@ def _points(
     """(steps, values, total) of a series: raw points after `after_step`, or for a long series
     without `after_step` the M4 summaries of its chunks plus its summarized tail."""
     tail_steps, tail_values = storage.unpack(series.tail)
-    if series.chunk_count == 0:  # every point is in the tail: no chunk to read
-        chunks = MetricChunk.objects.none()
-    else:
-        chunks = MetricChunk.objects.filter(series=series).order_by("seq")
     use_summary = (
         after_step is None
         and series.chunk_count > 0
         and series.count > SUMMARY_MIN_RATIO * max_points
     )
-    if use_summary:
-        parts = [storage.unpack(b) for b in chunks.values_list("summary", flat=True)]
-        parts.append(storage.summarize(tail_steps, tail_values))
+    if series.chunk_count == 0:  # every point is in the tail: no chunk to read
+        steps, values = tail_steps, tail_values
     else:
-        if after_step is not None:
-            chunks = chunks.filter(last_step__gt=after_step)
-        parts = [storage.unpack(b) for b in chunks.values_list("data", flat=True)]
-        parts.append((tail_steps, tail_values))
-    steps = np.concatenate([p[0] for p in parts])
-    values = np.concatenate([p[1] for p in parts])
+        chunks = MetricChunk.objects.filter(series=series).order_by("seq")
+        if use_summary:
+            parts = [storage.unpack(b) for b in chunks.values_list("summary", flat=True)]
+            parts.append(storage.summarize(tail_steps, tail_values))
+        else:
+            if after_step is not None:
+                chunks = chunks.filter(last_step__gt=after_step)
+            parts = [storage.unpack(b) for b in chunks.values_list("data", flat=True)]
+            parts.append((tail_steps, tail_values))
+        steps = np.concatenate([p[0] for p in parts])
+        values = np.concatenate([p[1] for p in parts])
     if after_step is not None:
         keep = steps > after_step
         steps, values = steps[keep], values[keep]
