@@ -163,3 +163,15 @@ class DatasetUse(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "run", "field"], name="curation_use_once"),
         ]
+
+
+# The annotation models live beside the datasets' (r1studio/curation/annotation/models.py).
+from r1studio.curation.annotation.models import (  # noqa: E402, F401
+    AnnotationItem,
+    AnnotationQueue,
+    Guideline,
+    Label,
+    LabelStatus,
+    Lease,
+    Verdict,
+)
