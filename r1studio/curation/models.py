@@ -116,6 +116,7 @@ class DatasetJob(models.Model):
     class Kind(models.TextChoices):
         IMPORT = "import", "import"
         CURATE = "curate", "curate"
+        RUN = "run", "from a run"  # a generate run's dataset (curation.run_datasets)
 
     Status = JobStatus
 
