@@ -26,7 +26,7 @@ How it stays fast on a million traces:
   kept in sync by triggers on traces_trace, from migration 0004. Its rowid is the trace's
   (step, id) packed into one integer (`sort_key`), so FTS5 hands matches back newest first in
   the trace browser's keyset order and a page stops after `limit` matches that pass the other
-  filters (`sqlite_newest_ids`). Steps beyond +-`MAX_STEP` share the extreme key range.
+  filters (`sqlite_matching_ids`). Steps beyond +-`MAX_STEP` share the extreme key range.
   A later migration that makes SQLite rebuild traces_trace (an AlterField does) drops the
   triggers with the old table: it must create them again (tests/studio/traces/test_search.py
   fails if it does not).
@@ -122,35 +122,44 @@ def traces_search(qs: QuerySet, q: str | None) -> QuerySet:
 
 
 def _key_range(
-    before: tuple[int, int] | None, step_min: int | None, step_max: int | None
+    before: tuple[int, int] | None,
+    after: tuple[int, int] | None,
+    step_min: int | None,
+    step_max: int | None,
 ) -> tuple[int | None, int | None]:
-    """[low, high) bounds of the FTS5 rowid for a cursor and a step range (None: unbounded).
+    """[low, high) bounds of the FTS5 rowid for cursors and a step range (None: unbounded).
 
     Only a hint: `qs` keeps the exact filters, which also cover steps beyond +-MAX_STEP."""
-    highs = []
+    highs, lows = [], []
     if before is not None:
         highs.append(sort_key(*before))
     if step_max is not None and step_max < MAX_STEP:
         highs.append(sort_key(step_max + 1, 0))
-    low = sort_key(step_min, 0) if step_min is not None and step_min > -MAX_STEP else None
-    return low, min(highs, default=None)
+    if after is not None:
+        lows.append(sort_key(*after) + 1)
+    if step_min is not None and step_min > -MAX_STEP:
+        lows.append(sort_key(step_min, 0))
+    return max(lows, default=None), min(highs, default=None)
 
 
-def sqlite_newest_ids(
+def sqlite_matching_ids(
     qs: QuerySet,
     q: str,
     *,
-    before: tuple[int, int] | None,
     limit: int,
+    before: tuple[int, int] | None = None,
+    after: tuple[int, int] | None = None,
     step_min: int | None = None,
     step_max: int | None = None,
+    oldest_first: bool = False,
 ) -> list[int]:
-    """SQLite: ids of the newest `limit` traces of `qs` that match `q`, newest first, older
-    than the cursor `before` (step, id).
+    """SQLite: ids of the first `limit` traces of `qs` that match `q` in the trace browser's
+    order (newest first by step, id; `oldest_first` reverses it), between the cursors `after`
+    and `before` (step, id), both excluded.
 
-    FTS5 walks its matches in rowid order, i.e. newest first, from the cursor or `step_max`
-    down to `step_min`, and each is checked against `qs`'s filters by primary key (CROSS JOIN
-    keeps SQLite from walking an index of traces_trace instead); the walk stops at `limit`.
+    FTS5 walks its matches in rowid order, i.e. in that order, from the cursor or the step
+    bound on, and each is checked against `qs`'s filters by primary key (CROSS JOIN keeps
+    SQLite from walking an index of traces_trace instead); the walk stops at `limit`.
     """
     terms = parse_query(q)
     if not terms:
@@ -169,7 +178,7 @@ def sqlite_newest_ids(
         f" WHERE {FTS_TABLE} MATCH %s"
     ]
     args: list[Any] = [fts5_query(terms)]
-    low, high = _key_range(before, step_min, step_max)
+    low, high = _key_range(before, after, step_min, step_max)
     if low is not None:
         sql.append(f" AND {FTS_TABLE}.rowid >= %s")
         args.append(low)
@@ -179,7 +188,7 @@ def sqlite_newest_ids(
     if where:
         sql.append(f" AND ({where})")
         args += list(params)
-    sql.append(f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT %s")
+    sql.append(f" ORDER BY {FTS_TABLE}.rowid {'ASC' if oldest_first else 'DESC'} LIMIT %s")
     args.append(int(limit))
     with connection.cursor() as cursor:
         cursor.execute("".join(sql), args)

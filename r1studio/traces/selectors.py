@@ -22,7 +22,7 @@ from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.runs.models import Run
 from r1studio.runs.selectors import runs_visible_to
 from r1studio.traces.models import Trace
-from r1studio.traces.search import sqlite_newest_ids, traces_search
+from r1studio.traces.search import sqlite_matching_ids, traces_search
 from r1studio.traces.text import diff_stats, reflection_counts, word_diff
 
 # The whole prompt: its preview is the user's message, found by parsing the chat template.
@@ -91,6 +91,15 @@ def traces_filtered(
     return traces_search(qs, q)
 
 
+def _on_fts5(q: str | None) -> bool:
+    """A word search on SQLite, whose matches come from FTS5 in the browser's order."""
+    return bool((q or "").strip()) and connection.vendor == "sqlite"
+
+
+def _step_range(filters: dict[str, Any]) -> dict[str, int | None]:
+    return {"step_min": filters.get("step_min"), "step_max": filters.get("step_max")}
+
+
 def _older_than(qs: QuerySet[Trace], step: int, pk: int) -> QuerySet[Trace]:
     # The redundant `step <= cursor step` lets the database walk the index from the cursor.
     return qs.filter(Q(step__lt=step) | Q(step=step, id__lt=pk), step__lte=step)
@@ -107,19 +116,12 @@ def traces_page(
     limit = max(1, min(int(limit), MAX_LIMIT))
     cursor = parse_cursor(after)
     q = filters.get("q")
-    if q and connection.vendor == "sqlite":
+    if _on_fts5(q):
         # FTS5 returns matches newest first: walk them, checking the other filters on the way.
         qs = traces_filtered(user=user, **{**filters, "q": None})
         if cursor is not None:
             qs = _older_than(qs, *cursor)
-        ids = sqlite_newest_ids(
-            qs,
-            q,
-            before=cursor,
-            limit=limit + 1,
-            step_min=filters.get("step_min"),
-            step_max=filters.get("step_max"),
-        )
+        ids = sqlite_matching_ids(qs, q, before=cursor, limit=limit + 1, **_step_range(filters))
         qs = Trace.objects.filter(pk__in=ids)
     else:
         qs = traces_filtered(user=user, **filters)
@@ -140,16 +142,24 @@ def traces_page(
 def trace_neighbours(*, user: Any, trace: Trace, **filters: Any) -> dict[str, Trace | None]:
     """The traces just before (`newer`) and after (`older`) `trace` in the browser's order
     (newest first by step, id) among those passing `filters` (see `traces_filtered`)."""
-    qs = traces_filtered(user=user, **filters).only("id", "step")
-    newer = (
-        qs.filter(
-            Q(step__gt=trace.step) | Q(step=trace.step, id__gt=trace.pk), step__gte=trace.step
-        )
-        .order_by("step", "id")
-        .first()
+    q = filters.get("q")
+    fts = _on_fts5(q)
+    qs = traces_filtered(user=user, **({**filters, "q": None} if fts else filters))
+    newer = qs.filter(
+        Q(step__gt=trace.step) | Q(step=trace.step, id__gt=trace.pk), step__gte=trace.step
     )
-    older = _older_than(qs, trace.step, trace.pk).order_by("-step", "-id").first()
-    return {"newer": newer, "older": older}
+    older = _older_than(qs, trace.step, trace.pk)
+    if fts:  # as for a page: walk FTS5's matches from the trace, one way and the other
+        at, steps = (trace.step, trace.pk), _step_range(filters)
+        ids = sqlite_matching_ids(newer, q, after=at, limit=1, oldest_first=True, **steps)
+        newer = Trace.objects.filter(pk__in=ids)
+        older = Trace.objects.filter(
+            pk__in=sqlite_matching_ids(older, q, before=at, limit=1, **steps)
+        )
+    return {
+        "newer": newer.only("id", "step").order_by("step", "id").first(),
+        "older": older.only("id", "step").order_by("-step", "-id").first(),
+    }
 
 
 def traces_export_chunks(

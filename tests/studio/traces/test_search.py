@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from r1studio.traces.models import Trace
 from r1studio.traces.search import Term, fts5_query, parse_query, sort_key, trace_id, tsquery
-from r1studio.traces.selectors import traces_filtered, traces_page
+from r1studio.traces.selectors import trace_neighbours, traces_filtered, traces_page
 from tests.studio.traces.conftest import sample
 
 
@@ -72,6 +72,7 @@ def test_it_matches_nothing_for_a_query_without_words(
     add_samples(make_run(researcher), 1, [sample(completion="?! ...")])
     assert found(researcher, "?!") == []
     assert traces_filtered(user=researcher, q="  ").count() == 1  # blank: no search at all
+    assert len(traces_page(user=researcher, q="  ")[0]) == 1
 
 
 def test_it_respects_the_other_filters_and_visibility(
@@ -132,6 +133,21 @@ def test_it_pages_search_results_newest_first_with_the_cursor(
         .values_list("step", "id")
     )
     assert seen == expected
+
+
+def test_it_finds_the_neighbours_of_a_trace_among_the_matches(
+    researcher: Any, make_run: Any, add_samples: Any
+) -> None:
+    run = make_run(researcher)
+    for step in [4, 1, 3, 2]:
+        add_samples(run, step, [sample(completion=f"wait {step}"), sample(completion="no")])
+    match = {t.step: t for t in Trace.objects.filter(completion__startswith="wait")}
+    around = trace_neighbours(user=researcher, trace=match[2], run=run, q="wait")
+    assert (around["newer"].pk, around["older"].pk) == (match[3].pk, match[1].pk)
+    first = trace_neighbours(user=researcher, trace=match[4], run=run, q="wait", step_min=2)
+    assert first["newer"] is None and first["older"].pk == match[3].pk
+    last = trace_neighbours(user=researcher, trace=match[2], run=run, q="wait", step_min=2)
+    assert last["older"] is None
 
 
 def test_it_keeps_the_index_in_step_with_deletes_and_updates(
