@@ -196,24 +196,28 @@ def run_series_version(*, run: Run, names: list[str] | None, max_points: int) ->
 def run_series_json(*, run: Run, names: list[str] | None, max_points: int, version: str) -> bytes:
     """The run page's chart JSON: `run_metrics_many` with the run's status and last step.
 
-    Cached (Django's cache: per process by default) under `version`, the tag
+    Cached (Django's cache: per process by default) with `version`, the tag
     `run_series_version` gives for the same arguments, so the viewers polling a run share one
-    computation per change of its points. Points read after the tag are at least as new as
-    the tag says, so the cache never hands out older points than the tag promises.
+    computation per change of its points; one entry per run and chart, the latest. Points read
+    after the tag are at least as new as the tag says, so the cache never hands out older
+    points than the tag promises.
     """
-    key = f"metrics:series-json:{version}"
-    body = cache.get(key)
-    if body is None:
-        series = run_metrics_many(run=run, names=names, max_points=max_points)
-        last_steps = [s["steps"][-1] for s in series if s["steps"]]
-        payload = {
-            "run": run.pk,
-            "status": run.status,
-            "last_step": max(last_steps) if last_steps else None,
-            "series": series,
-        }
-        body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
-        cache.set(key, body, CHART_JSON_SECONDS)
+    chart = [run.pk, run.created_at.isoformat(), sorted(set(names or [])), names is None]
+    chart.append(_clamp(max_points))
+    key = "metrics:series-json:" + hashlib.sha1(json.dumps(chart).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    series = run_metrics_many(run=run, names=names, max_points=max_points)
+    last_steps = [s["steps"][-1] for s in series if s["steps"]]
+    payload = {
+        "run": run.pk,
+        "status": run.status,
+        "last_step": max(last_steps) if last_steps else None,
+        "series": series,
+    }
+    body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+    cache.set(key, (version, body), CHART_JSON_SECONDS)
     return body
 
 
