@@ -10,7 +10,9 @@ So, before anything is read:
 - local paths must resolve (``~``, ``..`` and symlinks followed) inside an allowed root:
   ``$R1STUDIO_DATA_DIR``, the benchmarks folder (``pipeline.data.benchmarks_dir``) and the
   folders an admin lists in ``$R1STUDIO_ALLOWED_ROOTS`` (``:``-separated). Hub ids (``org/name``
-  that is not a local path) and benchmark presets are names, not files: they stay allowed.
+  that is not a local path) and benchmark presets are names, not files: they stay allowed; so
+  do studio dataset versions (``dataset:NAME@N``), which the studio replaces by their Parquet
+  file in the data directory before the stage starts (the stage refuses them unresolved).
   ``${runs}`` stands for ``<data dir>/runs``.
 - a judge ``url`` must lie under a prefix listed in ``$R1STUDIO_JUDGE_URLS`` (``,``-separated;
   empty: no remote judge), its ``api_key_env`` must be listed in ``$R1STUDIO_JUDGE_KEY_ENVS``,
@@ -36,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.config import RUNS_VAR
-from pipeline.data import PRESET_FILES, benchmarks_dir
+from pipeline.data import PRESET_FILES, benchmarks_dir, is_dataset_ref
 
 DATA_DIR_ENV = "R1STUDIO_DATA_DIR"
 ROOTS_ENV = "R1STUDIO_ALLOWED_ROOTS"
@@ -116,7 +118,11 @@ def roots_env(*, data_dir: str | os.PathLike, extra: Iterable[str | os.PathLike]
 
 
 def is_name(value: str) -> bool:
-    """A benchmark preset or a hub id (``org/name``), not a local path: reads no local file."""
+    """A benchmark preset, a hub id (``org/name``) or a studio dataset version
+    (``dataset:NAME@N``, resolved by the studio to a file it checks then), not a local path:
+    reads no local file."""
+    if is_dataset_ref(value):
+        return True
     if Path(value).expanduser().exists():
         return False
     if value in PRESET_FILES:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.access import Roots, access_errors, allowed_roots
 from pipeline.config import RUNS_VAR, ConfigError, parse_config
-from pipeline.data import PRESET_FILES, DataError, peek_rows, source_kind
+from pipeline.data import PRESET_FILES, DataError, dataset_ref_error, peek_rows, source_kind
 from pipeline.stages.common import completion_token_lengths, load_tokenizer, vllm_available
 from pipeline.template import ANSWER_CLOSE, ANSWER_OPEN, prompt_prefills_think
 
@@ -89,6 +89,8 @@ def _model_errors(path: str) -> list[dict]:
 def _source_errors(source: str, loc: str) -> list[dict]:
     if _unresolved(source):
         return []
+    if source_kind(source) == "dataset":  # the studio replaces it before the stage starts
+        return [_err(loc, dataset_ref_error(source))]
     if source_kind(source) == "missing":
         return [_err(loc, f"no such file or folder: {source} (and not a preset or hub id)")]
     return []

@@ -157,8 +157,9 @@ class DataSection(PromptSection):
 
     source: str = _f(
         "",
-        "JSONL or Parquet file, save_to_disk folder, a generate stage's dataset folder, a "
-        "benchmark preset (math500, aime24, amc23, gsm8k, humaneval) or a hub dataset id.",
+        "A studio dataset version (dataset:NAME@N, or dataset:NAME for the latest), JSONL or "
+        "Parquet file, save_to_disk folder, a generate stage's dataset folder, a benchmark "
+        "preset (math500, aime24, amc23, gsm8k, humaneval) or a hub dataset id.",
         picker="datasets",
     )
     split: str = _f("train", "Split to use for hub datasets and save_to_disk dataset dicts.", True)

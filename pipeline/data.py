@@ -19,7 +19,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.template import THINK_OPEN, make_conversation, render_prompt
+from pipeline.template import (
+    ANSWER_CLOSE,
+    ANSWER_OPEN,
+    THINK_CLOSE,
+    THINK_OPEN,
+    make_conversation,
+    render_prompt,
+)
 
 PRESET_FILES = {
     "math500": "math500.jsonl",
@@ -29,6 +36,9 @@ PRESET_FILES = {
     "humaneval": "humaneval.jsonl",
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# A studio dataset version (`dataset:NAME@N`, or `dataset:NAME` for the latest): a name the
+# studio resolves to the version's Parquet file when the run starts, never a file here.
+DATASET_REF = "dataset:"
 
 
 class DataError(ValueError):
@@ -48,8 +58,24 @@ def looks_like_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and not Path(source).exists()
 
 
+def is_dataset_ref(source: str) -> bool:
+    """``dataset:NAME@N`` (or ``dataset:NAME``): a studio dataset version, not a path."""
+    return isinstance(source, str) and source.startswith(DATASET_REF)
+
+
+def dataset_ref_error(source: str) -> str:
+    """Why a stage cannot read an unresolved ``dataset:`` reference."""
+    return (
+        f"{source} is a studio dataset version: the studio resolves it to its Parquet file "
+        "when it starts the run; run it from the studio, or give the Parquet file's path"
+    )
+
+
 def source_kind(source: str) -> str:
-    """``local``, ``preset``, ``hub`` or ``missing`` (a path-like source that does not exist)."""
+    """``dataset`` (a studio reference, see ``DATASET_REF``), ``local``, ``preset``, ``hub`` or
+    ``missing`` (a path-like source that does not exist)."""
+    if is_dataset_ref(source):
+        return "dataset"
     if Path(source).expanduser().exists():
         return "local"
     if source in PRESET_FILES:
@@ -82,6 +108,8 @@ def load_source(source: str, split: str = "train") -> Any:
         return datasets.load_dataset(source, split=split)
     if kind == "missing":
         raise DataError(f"no such file or folder: {source}")
+    if kind == "dataset":
+        raise DataError(dataset_ref_error(source))
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_folder(path, split)
@@ -287,7 +315,7 @@ def load_sft_examples(section: Any, tokenizer: Any) -> Any:
     rows = []
     if section.messages_column in columns:
         for row in raw:
-            messages = list(row[section.messages_column] or [])
+            messages = _messages(row[section.messages_column])
             if not messages or messages[-1].get("role") != "assistant":
                 continue
             context = [dict(m) for m in messages[:-1]]
@@ -299,13 +327,41 @@ def load_sft_examples(section: Any, tokenizer: Any) -> Any:
         for row in raw:
             prompt = build_prompt(tokenizer, str(row[section.problem_column]), section)
             rows.append(_pair(prompt, str(row[section.completion_column]), section))
+    elif section.problem_column in columns and {"think", section.answer_column} <= set(columns):
+        for row in raw:
+            prompt = build_prompt(tokenizer, str(row[section.problem_column]), section)
+            completion = think_answer_text(row["think"], row[section.answer_column])
+            rows.append(_pair(prompt, completion, section))
     elif len(raw) > 0:
         raise DataError(
             f"data.source: {section.source} has neither a {section.messages_column!r} column nor "
-            f"{section.problem_column!r} + {section.completion_column!r} columns "
+            f"{section.problem_column!r} + {section.completion_column!r} columns nor "
+            f"{section.problem_column!r} + 'think' + {section.answer_column!r} columns "
             f"(columns: {', '.join(columns)})"
         )
     return datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({})
+
+
+def _messages(value: Any) -> list[dict]:
+    # Parquet keeps chat messages as a list of structs; some files hold them as JSON text.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [dict(m) for m in value or [] if isinstance(m, dict)]
+
+
+def think_answer_text(think: Any, answer: Any) -> str:
+    """The completion a row with ``think`` and ``answer`` columns trains on.
+
+    >>> think_answer_text("2+2=4", "4"), think_answer_text(None, "Paris")
+    ('<think>2+2=4</think><answer>4</answer>', '<answer>Paris</answer>')
+    """
+    body = f"{ANSWER_OPEN}{'' if answer is None else answer}{ANSWER_CLOSE}"
+    if think is None or not str(think).strip():
+        return body  # a non-reasoning example: the answer alone
+    return f"{THINK_OPEN}{think}{THINK_CLOSE}{body}"
 
 
 def _pair(prompt: str, completion: str, section: Any) -> dict:

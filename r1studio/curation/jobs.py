@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 HANDLERS = {
     "import": "r1studio.curation.imports:import_run",
     "curate": "r1studio.curation.curate:curate_run",
+    "run": "r1studio.curation.run_datasets:run_dataset_register",
 }
 # Progress is written at most this often (a row update per batch would dominate small jobs).
 PROGRESS_EVERY_SECONDS = 0.5

@@ -17,6 +17,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from r1studio.core.roles import ADMIN, RESEARCHER, user_has_role, user_role
+from r1studio.runs.inputs import input_choices
 from r1studio.runs.models import Run, RunStatus
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -167,12 +168,14 @@ def model_choices(*, user: Any, limit: int = 50) -> list[PickerChoice]:
 
 
 def dataset_choices(*, user: Any, limit: int = 50) -> list[PickerChoice]:
-    """Datasets: the toy data files, then datasets written by earlier generate runs."""
+    """Datasets: the toy data files, the dataset versions (`dataset:NAME@N`, offered by the app
+    that owns them, r1studio.runs.inputs), then the folders earlier generate runs wrote."""
     choices = []
     for name in ("train.jsonl", "heldout.jsonl", "sft.jsonl"):
         path = toy_dir() / "data" / name
         if path.is_file():
             choices.append(PickerChoice(str(path), f"toy {name}", "Toy data"))
+    choices += input_choices(user=user, limit=limit)
     runs = run_list(user=user).filter(kind="generate").exclude(run_dir="")[:limit]
     for run in runs:
         dataset = Path(run.run_dir) / "dataset"

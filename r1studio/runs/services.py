@@ -3,11 +3,12 @@
 Every function takes keyword arguments and the acting user, checks the user's right to do it
 (`PermissionDenied` otherwise), and changes rows with conditional updates so that a double click
 or a race with the supervisor cannot move a run backwards. A config is parsed once per action
-(`config_parse`: types, cross-field rules, allowed paths) before it is stored or queued; an
-invalid one raises `RunConfigError` with the pipeline's `[{"loc", "msg"}]` errors and changes
-nothing. Services take a config already parsed (the form's) and never parse it again. The checks
-that need the files (model folders, data rows, the tokenizer) run only on an explicit Check
-(`machine=True`) and on the worker before the stage starts, never while a Launch waits.
+(`config_parse`: types, cross-field rules, allowed paths, the dataset versions it names)
+before it is stored or queued; an invalid one raises `RunConfigError` with the pipeline's
+`[{"loc", "msg"}]` errors and changes nothing. Services take a config already parsed (the
+form's) and never parse it again. The checks that need the files (model folders, data rows,
+the tokenizer) run only on an explicit Check (`machine=True`) and on the worker before the
+stage starts, never while a Launch waits.
 Launching enqueues the supervisor task only after the transaction commits.
 """
 
@@ -28,6 +29,12 @@ from pipeline.checks import config_errors
 from pipeline.config import ConfigError, config_to_dict, parse_config
 from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.runs.ingest import events_publish, run_state_payload
+from r1studio.runs.inputs import (
+    InputError,
+    config_input_errors,
+    config_inputs_resolve,
+    config_references,
+)
 from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
 from r1studio.runs.tasks import supervise_run
@@ -78,7 +85,19 @@ def config_parse(config: Any, *, machine: bool = False) -> StageConfig:
             parsed = parse_config(config)
         except ConfigError as exc:
             raise RunConfigError(exc.errors) from None
-    errors = config_errors(parsed, config_roots(), machine=machine)
+    errors = config_errors(parsed, config_roots(), machine=False)
+    # References (`dataset:NAME@N`) are checked by the app that owns them (runs/inputs.py).
+    as_dict = config_to_dict(parsed)
+    errors += config_input_errors(as_dict)
+    if machine and not errors:
+        checked = parsed
+        if config_references(as_dict):
+            # The files behind the references, checked as the stage will read them.
+            try:
+                checked = parse_config(config_inputs_resolve(as_dict))
+            except InputError as exc:
+                raise RunConfigError([{"loc": "data.source", "msg": str(exc)}]) from None
+        errors = config_errors(checked, config_roots(), machine=True)
     if errors:
         raise RunConfigError(errors)
     return parsed

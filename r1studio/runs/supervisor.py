@@ -3,7 +3,8 @@
 `supervise(run_id, hostname=...)` is what the Celery task `runs.supervise` calls:
 
 1. claim the row atomically (queued → running); a run cancelled or claimed elsewhere is left;
-2. write `config.json` into the run dir and spawn
+2. write `config.json` into the run dir (`dataset:` references resolved to their files,
+   r1studio.runs.inputs) and spawn
    `python -m pipeline run config.json --run-dir DIR [--resume]` in a new session (its own
    process group), stdout/stderr into `stdout.log`/`stderr.log` (files, never a pipe), and with
    the parent-death signal set to SIGTERM so that a killed worker takes its run down with it
@@ -40,6 +41,7 @@ from django.utils import timezone
 from pipeline.access import roots_env
 from r1studio.core.launcher import die_with_parent
 from r1studio.runs import ingest
+from r1studio.runs.inputs import InputError, config_inputs_resolve
 from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.selectors import run_log_tail
 from r1studio.runs.sweep import runs_sweep_lost
@@ -173,7 +175,10 @@ def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
     """Write config.json and start the pipeline process in its own process group."""
     run_dir = run_dir_claim(run)
     config_path = run_dir / "config.json"
-    config_path.write_text(json.dumps(run.config, indent=2))
+    # The stage reads files: a `dataset:NAME@N` becomes that version's Parquet file, and the
+    # app that owns it records that this run used it (r1studio.runs.inputs).
+    config = config_inputs_resolve(run.config, run=run)
+    config_path.write_text(json.dumps(config, indent=2))
     command = pipeline_command(run.kind, config_path, run_dir)
     if resume:
         command.append("--resume")
@@ -334,7 +339,7 @@ def _fail_unsupervised(run_id: int, error: BaseException) -> None:
         "status": RunStatus.FAILED,
         "finished_at": timezone.now(),
         "error": str(error)
-        if isinstance(error, RunDirError)
+        if isinstance(error, RunDirError | InputError)
         else f"the run supervisor failed: {type(error).__name__}: {error}. {FAILURE_HINT}",
         "traceback": "".join(traceback.format_exception(error)),
         "eta_seconds": None,
