@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from r1studio.curation import views
 
@@ -8,4 +8,5 @@ app_name = "curation"
 urlpatterns = [
     path("datasets/", views.dataset_list, name="datasets"),
     path("annotate/", views.annotate, name="annotate"),
+    path("", include("r1studio.curation.annotation.urls")),
 ]

@@ -107,6 +107,12 @@ EXPECT: dict[str, Rule] = {
     "traces:group": RUN_PAGE,
     "traces:over_time": RUN_PAGE,
     "curation:datasets": RESEARCHER_PAGE,
+    # The annotation view: the queue's annotators (the matrix's annotator is one) and
+    # researchers label; a label's draft, submit and skip are its own annotator's only.
+    "curation:label": Rule("LOGIN OK OK OK OK"),
+    "curation:label_draft": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
+    "curation:label_submit": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
+    "curation:label_skip": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
     "evals:benchmarks": RESEARCHER_PAGE,
     "evals:result": RUN_PAGE,
     "workers:list": RESEARCHER_PAGE,
@@ -227,7 +233,28 @@ def world(make_user: Any, data_dir: Any) -> dict[str, Any]:
             "result": EvalResult.objects.get(run=run).pk,
         }
     token, _ = api_token_create(user=owner, name="matrix")
-    return {"users": users, "subjects": subjects, "token": token.pk}
+    queue, label = _annotation_queue(owner, users["annotator"])
+    return {
+        "users": users,
+        "subjects": subjects,
+        "token": token.pk,
+        "queue": queue.pk,
+        "label": label.pk,
+    }
+
+
+def _annotation_queue(owner: Any, annotator: Any) -> tuple[Any, Any]:
+    """A queue of two items with `annotator` assigned, and the annotator's draft label."""
+    from r1studio.curation.annotation.models import AnnotationItem, AnnotationQueue
+    from r1studio.curation.annotation.services import lease_next
+
+    queue = AnnotationQueue.objects.create(name="matrix", created_by=owner)
+    queue.annotators.set([annotator])
+    for position in range(2):
+        data = {"problem": "1+1?", "reference": "2", "think": "1 and 1.", "answer": "2"}
+        AnnotationItem.objects.create(queue=queue, position=position, data=data)
+    _, label = lease_next(queue=queue, user=annotator)
+    return queue, label
 
 
 def url_for(route: Route, world: dict[str, Any], subject: str) -> str:
@@ -247,6 +274,8 @@ def url_for(route: Route, world: dict[str, Any], subject: str) -> str:
         "pk": world["token"] if route.name == "api:token_revoke" else ids["run"],
         "id": world["users"]["owner"].pk,  # admin: a user's password form
         "content_type_id": ContentType.objects.get(app_label="runs", model="run").pk,
+        "queue_id": world["queue"],
+        "label_id": world["label"],
     }
     model_admin = getattr(route.callback, "model_admin", None)
     if model_admin is not None:
