@@ -149,13 +149,23 @@ def run_counts(run: Run) -> dict[str, float]:
     return {name: values[name] for name in sorted(values) if values[name] is not None}
 
 
-def run_funnel(counts: dict[str, float]) -> list[dict[str, Any]]:
-    """`[{step, rows_in, rows_out}]` from a generate stage's counts: decontamination (prompts),
-    sampling (prompts → samples), then each filter in the order the stage applies them.
+def _step(step: str, rows_in: int, rows_out: int, op: str = "") -> dict[str, Any]:
+    # The shape of a curation job's funnel (pipeline.curation): what the version page charts.
+    entry = {"step": step, "op": op or step, "rows_in": rows_in, "rows_out": rows_out}
+    if rows_out > rows_in:
+        return {**entry, "dropped": 0, "added": rows_out - rows_in}
+    return {**entry, "dropped": rows_in - rows_out}
 
-    >>> run_funnel({"prompts": 10, "dropped/decontaminate": 2, "samples": 32,
-    ...             "dropped/keep_correct": 12, "kept": 20})[1:]
-    [{'step': 'sample', 'rows_in': 8, 'rows_out': 32}, {'step': 'keep_correct', 'rows_in': 32, 'rows_out': 20}]
+
+def run_funnel(counts: dict[str, float]) -> list[dict[str, Any]]:
+    """`[{step, op, rows_in, rows_out, dropped}]` from a generate stage's counts: the prompts
+    decontaminated, the completions sampled for them (`added`), then each filter in the order
+    the stage applies them.
+
+    >>> funnel = run_funnel({"prompts": 10, "dropped/decontaminate": 2, "samples": 32,
+    ...                      "dropped/keep_correct": 12, "kept": 20})
+    >>> [(s["step"], s["rows_in"], s["rows_out"]) for s in funnel]
+    [('decontaminate', 10, 8), ('completions', 8, 32), ('keep_correct', 32, 20)]
     """
     if "samples" not in counts:
         return []
@@ -163,16 +173,16 @@ def run_funnel(counts: dict[str, float]) -> list[dict[str, Any]]:
     prompts = int(counts.get("prompts", 0))
     if "dropped/decontaminate" in counts:
         clean = prompts - int(counts["dropped/decontaminate"])
-        funnel.append({"step": "decontaminate", "rows_in": prompts, "rows_out": clean})
+        funnel.append(_step("decontaminate", prompts, clean))
         prompts = clean
     rows = int(counts["samples"])
-    funnel.append({"step": "sample", "rows_in": prompts, "rows_out": rows})
+    funnel.append(_step("completions", prompts, rows, op="generate"))
     dropped = [n.removeprefix("dropped/") for n in counts if n.startswith("dropped/")]
     order = [n for n in FILTER_ORDER if n in dropped]
     order += sorted(n for n in dropped if n not in FILTER_ORDER and n != "decontaminate")
     for name in order:
         out = rows - int(counts[f"dropped/{name}"])
-        funnel.append({"step": name, "rows_in": rows, "rows_out": out})
+        funnel.append(_step(name, rows, out))
         rows = out
     return funnel
 

@@ -137,7 +137,7 @@ def test_it_writes_the_version_with_its_funnel_and_provenance(
     assert provenance["counts"]["kept"] == 46 and provenance["counts"]["dropped/dedup"] == 10
     assert [(s["step"], s["rows_in"], s["rows_out"]) for s in version.funnel] == [
         ("decontaminate", 45, 40),
-        ("sample", 40, 160),
+        ("completions", 40, 160),
         ("keep_correct", 160, 60),
         ("mixed_language", 60, 60),
         ("dedup", 60, 50),
@@ -162,8 +162,9 @@ def test_it_registers_no_file_outside_the_folders_runs_may_read(researcher, stag
 def test_it_builds_the_funnel_from_the_counts_the_stage_logged():
     assert run_funnel({}) == []
     assert run_funnel({"prompts": 4, "samples": 16, "dropped/dedup": 3, "kept": 13}) == [
-        {"step": "sample", "rows_in": 4, "rows_out": 16},
-        {"step": "dedup", "rows_in": 16, "rows_out": 13},
+        {"step": "completions", "op": "generate", "rows_in": 4, "rows_out": 16}
+        | {"dropped": 0, "added": 12},
+        {"step": "dedup", "op": "dedup", "rows_in": 16, "rows_out": 13, "dropped": 3},
     ]
 
 
