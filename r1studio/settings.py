@@ -155,6 +155,8 @@ R1STUDIO_CANCEL_GRACE_SECONDS = env_int("R1STUDIO_CANCEL_GRACE_SECONDS", 30, min
 R1STUDIO_TRAIN_PROCESSES = env_int("R1STUDIO_TRAIN_PROCESSES", 1, minimum=1)
 # A running run with no event for this long gets the "stalled" alert.
 R1STUDIO_STALL_SECONDS = env_int("R1STUDIO_STALL_SECONDS", 900, minimum=1)
+# Dataset imports: the largest file (or HF save_to_disk folder) an import accepts, in bytes.
+R1STUDIO_MAX_IMPORT_BYTES = env_int("R1STUDIO_MAX_IMPORT_BYTES", 2 * 1024**3, minimum=1)
 
 # --- auth -----------------------------------------------------------------------------------
 LOGIN_URL = "login"

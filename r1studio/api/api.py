@@ -20,6 +20,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Query, Status
 
 from r1studio.api.auth import API_AUTH
+from r1studio.api.datasets import router as datasets_router
 from r1studio.api.parsing import JsonOnlyParser, add_body_error_handlers
 from r1studio.api.schemas import (
     ErrorOut,
@@ -51,6 +52,7 @@ api = NinjaAPI(
     parser=JsonOnlyParser(),
 )
 add_body_error_handlers(api)
+api.add_router("", datasets_router)  # /datasets, /dataset-jobs (r1studio/api/datasets.py)
 
 ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 

@@ -2,7 +2,8 @@
 
 - NUL characters (``%00``) in the path, the query string or a form field: 400. PostgreSQL
   cannot store or even compare them in text (``/runs/?status=%00`` was a 500 there).
-- An API request whose body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413, before it is read.
+- An API request whose body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413, before it is read
+  (a multipart upload may add a file of up to ``R1STUDIO_MAX_IMPORT_BYTES``).
 
 Under ``/api/`` the answer is JSON (``{"detail": ...}``), like every API error; elsewhere a
 plain-text 400 (and Django's own page for a form body over the limit). Form fields are read
@@ -59,7 +60,18 @@ class RequestGuardMiddleware:
             return _refuse(request, 400, "NUL characters (%00) are not allowed in the URL.")
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         length = _content_length(request)
-        if _is_api(request) and limit is not None and length > limit:
+        if _is_api(request) and request.content_type == "multipart/form-data":
+            # A dataset upload: Django writes its file to disk in chunks, and only the other
+            # fields count against DATA_UPLOAD_MAX_MEMORY_SIZE; the file has its own limit.
+            files = settings.R1STUDIO_MAX_IMPORT_BYTES
+            if limit is not None and length > limit + files:
+                return _refuse(
+                    request,
+                    413,
+                    f"The request body is {length} bytes; an uploaded file may have at most "
+                    f"{files} (R1STUDIO_MAX_IMPORT_BYTES).",
+                )
+        elif _is_api(request) and limit is not None and length > limit:
             return _refuse(
                 request, 413, f"The request body is {length} bytes; at most {limit} are accepted."
             )

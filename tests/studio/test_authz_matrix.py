@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
@@ -71,6 +72,7 @@ RESEARCHER_PAGE = Rule("LOGIN DENY OK OK OK")
 RUN_PAGE = Rule("LOGIN DENY OK OK OK", run_scoped=True)
 RUN_OWNER_PAGE = Rule("LOGIN DENY ANY DENY ANY", run_scoped=True)  # only the owner (and admins)
 RUN_ACTION = Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY", run_scoped=True)
+RESEARCHER_ACTION = Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY ANY ANY")
 API_LIST = Rule("401 DENY OK OK OK")
 API_RUN = Rule("401 DENY OK OK OK", run_scoped=True)
 API_RUN_ACTION = Rule("405 405 405 405 405", post="401 DENY ANY DENY ANY", run_scoped=True)
@@ -107,12 +109,36 @@ EXPECT: dict[str, Rule] = {
     "traces:group": RUN_PAGE,
     "traces:over_time": RUN_PAGE,
     "curation:datasets": RESEARCHER_PAGE,
+    # Datasets are shared by researchers (and admins); annotators get 403 on all of them.
+    "curation:dataset_new": RESEARCHER_ACTION,
+    "curation:from_traces": RESEARCHER_ACTION,
+    "curation:dataset": RESEARCHER_PAGE,
+    "curation:diff": RESEARCHER_PAGE,
+    "curation:version": RESEARCHER_PAGE,
+    "curation:version_jobs": RESEARCHER_PAGE,
+    "curation:rows": RESEARCHER_PAGE,
+    "curation:row": RESEARCHER_PAGE,
+    # Refused for everyone: a run used the matrix's version (back to its page with why).
+    "curation:version_delete": Rule(
+        "LOGIN 405 405 405 405", post="LOGIN DENY REDIRECT REDIRECT REDIRECT"
+    ),
     # The annotation view: the queue's annotators (the matrix's annotator is one) and
     # researchers label; a label's draft, submit and skip are its own annotator's only.
     "curation:label": Rule("LOGIN OK OK OK OK"),
     "curation:label_draft": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
     "curation:label_submit": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
     "curation:label_skip": Rule("LOGIN 405 405 405 405", post="LOGIN ANY DENY DENY DENY"),
+    # Researchers make, review and promote queues; annotators get 403 on all of it.
+    "curation:queues": RESEARCHER_PAGE,
+    "curation:queue_new": RESEARCHER_PAGE,
+    "curation:queue": RESEARCHER_PAGE,
+    "curation:review": RESEARCHER_PAGE,
+    "curation:review_item": RESEARCHER_PAGE,
+    "curation:queue_guidelines": RESEARCHER_ACTION,
+    "curation:queue_settings": RESEARCHER_ACTION,
+    "curation:queue_gold": RESEARCHER_ACTION,
+    "curation:queue_promote": RESEARCHER_ACTION,
+    "curation:review_agreeing": RESEARCHER_ACTION,
     "evals:benchmarks": RESEARCHER_PAGE,
     "evals:result": RUN_PAGE,
     "workers:list": RESEARCHER_PAGE,
@@ -133,6 +159,23 @@ EXPECT: dict[str, Rule] = {
     "api:cancel_run": API_RUN_ACTION,
     "api:resume_run": API_RUN_ACTION,
     "api:retry_run": API_RUN_ACTION,
+    # The datasets API: researchers and admins; annotators get 403 before the body is read.
+    "api:create_dataset": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # GET lists
+    "api:list_datasets": API_LIST,
+    "api:get_dataset": API_LIST,
+    "api:import_version": Rule("405 405 405 405 405", post="401 DENY ANY ANY ANY"),
+    "api:get_dataset_job": API_LIST,
+    "api:get_version": API_LIST,
+    "api:version_rows": API_LIST,
+    "api:export_version": API_LIST,
+    "api:curate_version": Rule("405 405 405 405 405", post="401 DENY ANY ANY ANY"),
+    # The annotation API: researchers make, read and promote queues (annotators 403); the
+    # queue's annotator (the matrix's is assigned) leases its items; labels take PUT only.
+    "api:create_queue": Rule("405 405 405 405 405", post="401 DENY ANY ANY ANY"),
+    "api:get_queue": API_LIST,
+    "api:promote_queue": Rule("405 405 405 405 405", post="401 DENY ANY ANY ANY"),
+    "api:next_item": Rule("405 405 405 405 405", post="401 OK ANY ANY ANY"),
+    "api:save_label": Rule("405 405 405 405 405", post="405 405 405 405 405"),
 }
 
 # Django's admin site (`admin:` names, whose list grows with every registered model) guards
@@ -238,9 +281,32 @@ def world(make_user: Any, data_dir: Any) -> dict[str, Any]:
         "users": users,
         "subjects": subjects,
         "token": token.pk,
+        "datasets": _dataset_ids(owner),
         "queue": queue.pk,
         "label": label.pk,
+        "item": label.item_id,
     }
+
+
+def _dataset_ids(owner: Any) -> dict[str, int]:
+    """A dataset of `owner` with one version and an import job: the URL values naming them."""
+    from r1studio.curation.models import DatasetJob
+    from r1studio.curation.services import dataset_create, version_write
+
+    dataset = dataset_create(user=owner, name="matrix")
+    rows = pa.Table.from_pylist([{"problem": "1+1?", "answer": "2"}])
+    version = version_write(
+        dataset=dataset, table=rows, user=owner, provenance_type="import", provenance={}
+    )
+    job = DatasetJob.objects.create(kind="import", dataset=dataset, created_by=owner)
+    # Used by a run, so a POST to curation:version_delete is refused and the walk's later
+    # pages still find the version.
+    from r1studio.curation.models import DatasetUse
+    from r1studio.runs.models import Run
+
+    run = Run.objects.create(owner=owner, name="trained", kind="sft", status="finished")
+    DatasetUse.objects.create(version=version, run=run, sha256=version.sha256)
+    return {"dataset_id": dataset.pk, "number": version.number, "job_id": job.pk, "index": 0}
 
 
 def _annotation_queue(owner: Any, annotator: Any) -> tuple[Any, Any]:
@@ -274,8 +340,10 @@ def url_for(route: Route, world: dict[str, Any], subject: str) -> str:
         "pk": world["token"] if route.name == "api:token_revoke" else ids["run"],
         "id": world["users"]["owner"].pk,  # admin: a user's password form
         "content_type_id": ContentType.objects.get(app_label="runs", model="run").pk,
+        **world["datasets"],  # dataset_id, number (its version), job_id, index (its row)
         "queue_id": world["queue"],
         "label_id": world["label"],
+        "item_id": world["item"],
     }
     model_admin = getattr(route.callback, "model_admin", None)
     if model_admin is not None:
