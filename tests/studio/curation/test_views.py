@@ -4,6 +4,7 @@ adding the trace browser's selection to a dataset."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -97,6 +98,11 @@ def test_the_version_page_shows_facts_stats_and_provenance(researcher_client, ve
     assert 'data-stat="sources"' in page and "gsm8k" in page and "aime" in page
     assert "data-import-file>rows.jsonl<" in page and "<code>question</code>" in page
     assert "Problem 0: what is 0 + 0?" in page  # the first rows
+    for fmt in ("jsonl", "parquet", "hf"):
+        assert f'/export?format={fmt}" data-export="{fmt}"' in page
+    link = re.search(r'href="([^"]+\?format=parquet)"', page).group(1)
+    download = researcher_client.get(link)
+    assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
 
 
 def test_the_version_page_links_its_run_its_parent_and_the_runs_that_used_it(
