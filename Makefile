@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/traces.py
 	$(BIN)/python bench/load.py --db both
+	$(BIN)/python bench/annotation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

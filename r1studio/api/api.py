@@ -53,6 +53,7 @@ api = NinjaAPI(
 )
 add_body_error_handlers(api)
 api.add_router("", datasets_router)  # /datasets, /dataset-jobs (r1studio/api/datasets.py)
+api.add_router("", "r1studio.api.annotation.router")  # queues, next item, labels, promote
 
 ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 

@@ -1,11 +1,15 @@
 """Writes on annotation: leasing the next item, saving drafts and labels, guidelines.
 
-`lease_next` is the one place an item is handed out. In one transaction it drops expired
-leases, then walks the open items of the queue in order and locks the first candidate row
-(`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so twenty annotators asking at once take
-twenty different rows instead of queueing on one; SQLite serialises writers itself), recounts
-that item's active leases and submitted labels under the lock, and leases it only while the
-count is below the overlap and the annotator has neither a lease nor a label on it.
+`lease_next` is the one place an item is handed out. An item the annotator holds comes back
+first. Else, in one transaction, it reads the first items of the queue (in order) that look
+free to the annotator, locks the first of them nobody else is locking (`SELECT ... FOR UPDATE
+SKIP LOCKED` on PostgreSQL, so twenty annotators asking at once take twenty different rows, in
+one statement each, instead of queueing on one; on SQLite writers take turns, the threads of a
+process on a lock of this module), recounts that item's active leases and submitted labels
+under the lock, and leases it only while the count is below the overlap and the annotator has
+no active lease and no label but a draft on it; their draft label is made in the same
+transaction. Expired leases count nowhere: a draft whose lease expired comes back to its
+annotator. The hot path reads with a few lines of SQL (see `_candidate_ids`).
 
 `label_save` is optimistic: the caller sends the `version` it read; the update only happens
 `WHERE version = <that>`, so a save over a label someone else changed since answers
@@ -14,9 +18,11 @@ count is below the overlap and the annotator has neither a lease nor a label on 
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -34,11 +40,26 @@ from r1studio.curation.annotation.models import (
     Verdict,
 )
 
-# Open items examined per lease request before giving up (all locked or all taken by then).
-SCAN_LIMIT = 200
+# Free-looking items read per lease pass; more than the annotators who may take one of them
+# between that read and the row lock (those count as busy: the pass is made again).
+SCAN_LIMIT = 50
 # Passes made while every open item is locked by other annotators' leases in flight.
 LOCKED_RETRIES = 100
 LABEL_FIELDS = ("verdict", "rating", "think", "answer", "tags", "note")
+
+
+# SQLite lets one writer in at a time and makes the others poll for the lock with growing
+# sleeps (up to 100 ms each): twenty annotators leasing at once waited up to a second. Threads
+# of one process take turns on this lock instead, each let in as the one before commits.
+_SQLITE_WRITER = threading.Lock()
+
+
+def _one_writer() -> Any:
+    """The lock a write transaction of this module takes first on SQLite (not inside an
+    outer transaction, which may hold SQLite's own lock already); elsewhere nothing."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return contextlib.nullcontext()
+    return _SQLITE_WRITER
 
 
 class LabelConflict(Exception):
@@ -78,21 +99,90 @@ def guideline_publish(*, queue: AnnotationQueue, user: Any, text: str) -> Guidel
     return Guideline.objects.create(queue=queue, number=number, text=text)
 
 
-def _candidates(queue: AnnotationQueue, user: Any, now: Any) -> Any:
-    mine = Lease.objects.filter(annotator=user, item__queue=queue).values("item_id")
-    labelled = Label.objects.filter(annotator=user, item__queue=queue).values("item_id")
-    return (
-        AnnotationItem.objects.filter(queue=queue, labels_done__lt=queue.overlap)
-        .exclude(pk__in=mine)
-        .exclude(pk__in=labelled)
-        .order_by("position")
+def _tables() -> tuple[str, str, str]:
+    qn = connection.ops.quote_name
+    return qn(AnnotationItem._meta.db_table), qn(Lease._meta.db_table), qn(Label._meta.db_table)
+
+
+def _candidate_ids(queue: AnnotationQueue, user: Any, now: Any) -> list[int]:
+    """The first SCAN_LIMIT items in queue order that look free to `user` in this snapshot:
+    submitted labels plus active leases below the overlap, no active lease of theirs and no
+    label of theirs but a draft (a draft whose lease expired comes back to its annotator).
+
+    One SELECT per count of labels done, each an in-order walk of the (queue, labels_done,
+    position) index that stops after SCAN_LIMIT rows, in one statement, merged here: a single
+    `labels_done < overlap` reads that index out of position order and sorts every open item of
+    the queue first (~10 ms on a 20k-item queue). SQL rather than the ORM: building and
+    compiling these querysets took 30 times as long as running them, on the path twenty
+    annotators take at once."""
+    item, lease, label = _tables()
+    part = (
+        f"SELECT * FROM (SELECT i.position, i.id FROM {item} i"
+        " WHERE i.queue_id = %s AND i.labels_done = %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {label} b"
+        " WHERE b.item_id = i.id AND b.annotator_id = %s AND b.status <> %s)"
+        f" AND (SELECT COUNT(*) FROM {lease} a WHERE a.item_id = i.id AND a.expires_at > %s) < %s"
+        " ORDER BY i.position LIMIT %s) c{done}"
     )
+    when = connection.ops.adapt_datetimefield_value(now)
+    parts, params = [], []
+    for done in range(queue.overlap):
+        parts.append(part.format(done=done))
+        params += [queue.pk, done, user.pk, LabelStatus.DRAFT.value, when]
+        params += [queue.overlap - done, SCAN_LIMIT]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = cursor.fetchall()
+    return [pk for _, pk in sorted(found)[:SCAN_LIMIT]]
 
 
-def _taken(item: AnnotationItem, now: Any) -> int:
-    """Active leases plus submitted labels of `item` (read under its row lock)."""
-    leases = Lease.objects.filter(item=item, expires_at__gt=now).count()
-    return leases + item.labels_done
+def _held_item_id(queue: AnnotationQueue, user: Any, now: Any) -> int | None:
+    """The item `user` holds an active lease on (the oldest) and has not submitted, if any.
+    SQL for the reason given in `_candidate_ids`."""
+    item, lease, label = _tables()
+    sql = (
+        f"SELECT l.item_id FROM {lease} l JOIN {item} i ON i.id = l.item_id"
+        " WHERE l.annotator_id = %s AND i.queue_id = %s AND l.expires_at > %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {label} b WHERE b.item_id = l.item_id"
+        " AND b.annotator_id = %s AND b.status = %s)"
+        " ORDER BY l.created_at LIMIT 1"
+    )
+    when = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, queue.pk, when, user.pk, LabelStatus.SUBMITTED.value])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+class _Claim(NamedTuple):
+    """What `item`'s rows say about leasing it to `user`, read under its row lock."""
+
+    free: bool  # active leases + submitted labels below the overlap, none of them the user's
+    stale_lease: bool  # the user's own expired lease on it (to drop before the new one)
+    draft: bool  # the user's draft label of it (from a lease that expired) is taken up again
+
+
+def _claim(item: AnnotationItem, user: Any, overlap: int, now: Any) -> _Claim:
+    """One statement for the item's leases and the user's label (SQL: see `_candidate_ids`)."""
+    _, lease, label = _tables()
+    sql = (
+        f"SELECT annotator_id, CASE WHEN expires_at > %s THEN 1 ELSE 0 END, '' FROM {lease}"
+        " WHERE item_id = %s AND (expires_at > %s OR annotator_id = %s) UNION ALL"
+        f" SELECT annotator_id, 0, status FROM {label} WHERE item_id = %s AND annotator_id = %s"
+    )
+    when = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [when, item.pk, when, user.pk, item.pk, user.pk])
+        rows = cursor.fetchall()
+    active = [annotator for annotator, live, status in rows if live]
+    status = next((status for _, _, status in rows if status), None)
+    return _Claim(
+        free=user.pk not in active
+        and status in (None, LabelStatus.DRAFT)
+        and len(active) + item.labels_done < overlap,
+        stale_lease=any(a == user.pk and not live and not st for a, live, st in rows),
+        draft=status == LabelStatus.DRAFT,
+    )
 
 
 def lease_next(*, queue: AnnotationQueue, user: Any) -> tuple[AnnotationItem, Label] | None:
@@ -100,65 +190,84 @@ def lease_next(*, queue: AnnotationQueue, user: Any) -> tuple[AnnotationItem, La
     if needed); the item the user already holds comes first. None: nothing left for them."""
     _require_annotator(queue, user)
     now = timezone.now()
-    held = (
-        Lease.objects.filter(annotator=user, item__queue=queue, expires_at__gt=now)
-        .exclude(item__labels__annotator=user, item__labels__status=LabelStatus.SUBMITTED)
-        .select_related("item")
-        .order_by("created_at")
-        .first()
-    )
+    held = _held_item_id(queue, user, now)
     if held is not None:
-        return held.item, _draft_for(held.item, user)
+        item = AnnotationItem.objects.get(pk=held)
+        item.queue = queue
+        return item, _draft_for(item, user)
     for _ in range(LOCKED_RETRIES):
         leased, busy = _lease_one(queue, user)
         if leased is not None:
-            return leased, _draft_for(leased, user)
+            return leased
         if not busy:
-            return None  # every open item is full or already the user's
+            # Every open item is full or already the user's. Expired leases count nowhere
+            # (the user's own is dropped when the item comes back to them); clear them here,
+            # off the path of a lease.
+            Lease.objects.filter(expires_at__lte=timezone.now()).delete()
+            return None
         time.sleep(0.01)  # the open items were all being leased by others this instant
     return None
 
 
-def _lease_one(queue: AnnotationQueue, user: Any) -> tuple[AnnotationItem | None, bool]:
-    """One pass over the open items: (leased item, False), or (None, whether some were locked)."""
+def _lease_one(
+    queue: AnnotationQueue, user: Any
+) -> tuple[tuple[AnnotationItem, Label] | None, bool]:
+    """One pass over the open items: ((leased item, draft), False), or (None, whether some
+    were locked). The lease and the draft are one transaction: on SQLite, one write lock."""
     skip_locked = connection.features.has_select_for_update_skip_locked
     now = timezone.now()
     busy = False
-    with transaction.atomic():
-        Lease.objects.filter(item__queue=queue, expires_at__lte=now).delete()
-        ids = list(_candidates(queue, user, now).values_list("pk", flat=True)[:SCAN_LIMIT])
-        for item_id in ids:
-            locked = AnnotationItem.objects.filter(pk=item_id)
-            locked = (
-                locked.select_for_update(skip_locked=True)
-                if skip_locked
-                else locked.select_for_update()
+    with _one_writer(), transaction.atomic():
+        ids = _candidate_ids(queue, user, now)
+        while ids:
+            # The first candidate nobody else is locking, in one statement: one row at a time,
+            # the twentieth of twenty annotators asking at once made nineteen tries first.
+            item = (
+                AnnotationItem.objects.filter(pk__in=ids)
+                .order_by("position")
+                .select_for_update(skip_locked=skip_locked)
+                .first()
             )
-            item = locked.first()
             if item is None:
-                busy = True  # another annotator holds its lock right now
+                return None, True  # all locked by annotators leasing them this instant
+            claim = _claim(item, user, queue.overlap, now)
+            if not claim.free:
+                busy = True  # taken since the list was read
+                ids.remove(item.pk)
                 continue
-            if _taken(item, now) >= queue.overlap:
-                continue
+            if claim.stale_lease:
+                Lease.objects.filter(item=item, annotator=user).delete()
             Lease.objects.create(
                 item=item, annotator=user, expires_at=now + timedelta(seconds=queue.lease_seconds)
             )
-            return item, False
+            item.queue = queue  # the draft reads it: no second query for the queue
+            if claim.draft:
+                return (item, Label.objects.get(item=item, annotator=user)), False
+            return (item, _draft_new(item, user)), False
     return None, busy
 
 
-def _draft_for(item: AnnotationItem, user: Any) -> Label:
+def _draft_fields(item: AnnotationItem) -> dict[str, Any]:
     guideline = guideline_current(queue=item.queue)
-    label, _ = Label.objects.get_or_create(
-        item=item,
-        annotator=user,
-        defaults={
-            "think": item.data.get("think") or "",
-            "answer": item.data.get("answer") or "",
-            "guideline": guideline.number if guideline else 0,
-        },
-    )
+    return {
+        "think": item.data.get("think") or "",
+        "answer": item.data.get("answer") or "",
+        "guideline": guideline.number if guideline else 0,
+    }
+
+
+def _draft_for(item: AnnotationItem, user: Any) -> Label:
+    label = Label.objects.filter(item=item, annotator=user).first()
+    if label is None:
+        label, _ = Label.objects.get_or_create(
+            item=item, annotator=user, defaults=_draft_fields(item)
+        )
     return label
+
+
+def _draft_new(item: AnnotationItem, user: Any) -> Label:
+    """The user's first label of `item` (known to have none: read under the item's lock)."""
+    return Label.objects.create(item=item, annotator=user, **_draft_fields(item))
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +320,7 @@ def label_save(
         fields.update(checks=checks, flagged=flagged)
     if seconds:
         fields["seconds"] = F("seconds") + max(0.0, float(seconds))
-    with transaction.atomic():
+    with _one_writer(), transaction.atomic():
         was_submitted = label.status == LabelStatus.SUBMITTED
         if submit:
             fields.update(status=LabelStatus.SUBMITTED, submitted_at=now)
