@@ -20,7 +20,7 @@ from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from r1studio.curation.annotation.models import (
@@ -31,7 +31,7 @@ from r1studio.curation.annotation.models import (
     Lease,
 )
 
-MAX_ITEMS = 2000  # items whose labels are compared, per queue
+MAX_ITEMS = 1000  # items whose labels are compared, per queue
 MAX_PAIRS = 30  # annotator pairs shown with their kappa (those sharing the most items)
 MIN_SHARED = 2  # items two annotators must share for a kappa
 
@@ -100,10 +100,36 @@ def kappa_pairs(triples: Iterable[Triple], *, limit: int = MAX_PAIRS) -> list[di
     return out
 
 
+def _item_range(queue: AnnotationQueue, total: int | None) -> tuple[int, int] | None:
+    """(first, last) id of the queue's items when they are one unbroken id range, else None.
+
+    A queue's items are made in one transaction, so their ids usually are; PostgreSQL
+    sequences may interleave them with another queue's made at the same time."""
+    ids = AnnotationItem.objects.filter(queue=queue).values_list("pk", flat=True)
+    low, high = ids.order_by("pk").first(), ids.order_by("-pk").first()
+    if total is None:
+        total = ids.count()
+    return (low, high) if low is not None and high - low + 1 == total else None
+
+
+def _of_queue(qs: QuerySet, queue: AnnotationQueue, span: tuple[int, int] | None) -> QuerySet:
+    """Rows of `qs` (labels, leases) of the queue's items: an `item_id` range when the items'
+    ids are one range (an index range, no join), else a join on the items."""
+    if span is not None:
+        return qs.filter(item_id__gte=span[0], item_id__lte=span[1])
+    return qs.filter(item__queue=queue)
+
+
+def queue_labels(queue: AnnotationQueue, total: int | None = None) -> QuerySet[Label]:
+    """The labels of the queue's items (`total`: the item count, when the caller has it)."""
+    return _of_queue(Label.objects.all(), queue, _item_range(queue, total))
+
+
 def _sample_labels(queue: AnnotationQueue) -> list[dict[str, Any]]:
-    """Submitted labels of the first MAX_ITEMS items at least two annotators submitted."""
-    items = AnnotationItem.objects.filter(queue=queue, labels_done__gte=2).order_by("position")
-    ids = list(items.values_list("pk", flat=True)[:MAX_ITEMS])
+    """Submitted labels of the first MAX_ITEMS items at least two annotators submitted (in the
+    order of the (queue, labels_done, position) index, which the query walks and stops)."""
+    items = AnnotationItem.objects.filter(queue=queue, labels_done__gte=2)
+    ids = list(items.order_by("labels_done", "position").values_list("pk", flat=True)[:MAX_ITEMS])
     return list(
         Label.objects.filter(item_id__in=ids, status=LabelStatus.SUBMITTED).values(
             "item_id", "annotator_id", "guideline", "verdict", "rating"
@@ -146,63 +172,92 @@ def _usernames(ids: Iterable[int]) -> dict[int, str]:
 
 
 def queue_progress(*, queue: AnnotationQueue) -> dict[str, int]:
-    """Items (total, done: labelled `overlap` times, started) and labels by status."""
-    items = AnnotationItem.objects.filter(queue=queue).aggregate(
+    """Items (total, done: labelled `overlap` times, started, gold, resolved) and labels by
+    status; each count walks an index only."""
+    items = AnnotationItem.objects.filter(queue=queue)
+    progress: dict[str, int] = items.aggregate(
         total=Count("id"),
         done=Count("id", filter=Q(labels_done__gte=queue.overlap)),
         started=Count("id", filter=Q(labels_done__gt=0)),
-        gold=Count("id", filter=~Q(gold_verdict="")),
-        resolved=Count("id", filter=Q(resolved__isnull=False)),
+        submitted=Sum("labels_done", default=0),
     )
+    progress["gold"] = items.filter(~Q(gold_verdict="")).count()
+    progress["resolved"] = items.filter(resolved__isnull=False).count()
+    span = _item_range(queue, progress["total"])
+    leases = _of_queue(Lease.objects.filter(expires_at__gt=timezone.now()), queue, span)
+    unsubmitted = Label.objects.filter(status__in=[LabelStatus.DRAFT, LabelStatus.SKIPPED])
+    if span is not None:  # seeks into (annotator, status, item): drafts are few
+        unsubmitted = unsubmitted.filter(annotator__in=get_user_model().objects.values("pk"))
     by_status = dict(
-        Label.objects.filter(item__queue=queue)
+        _of_queue(unsubmitted, queue, span)
         .values("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    leases = Lease.objects.filter(item__queue=queue, expires_at__gt=timezone.now()).count()
     return {
-        **items,
-        "submitted": by_status.get(LabelStatus.SUBMITTED, 0),
+        **progress,
         "drafts": by_status.get(LabelStatus.DRAFT, 0),
         "skipped": by_status.get(LabelStatus.SKIPPED, 0),
-        "leased": leases,
-        "labels_wanted": items["total"] * queue.overlap,
+        "leased": leases.count(),
+        "labels_wanted": progress["total"] * queue.overlap,
     }
 
 
-def annotator_stats(*, queue: AnnotationQueue) -> list[dict[str, Any]]:
-    """Per annotator: labels submitted, time per item, throughput, and accuracy on gold items
-    (verdicts equal to the known one), in one GROUP BY over the queue's submitted labels."""
-    gold = ~Q(item__gold_verdict="")
+def _gold_counts(queue: AnnotationQueue) -> dict[int, tuple[int, int]]:
+    """{annotator: (gold items labelled, verdicts equal to the known one)}, from the gold
+    items (the `item_gold` partial index) to their labels."""
     rows = (
-        Label.objects.filter(item__queue=queue, status=LabelStatus.SUBMITTED)
+        Label.objects.filter(
+            ~Q(item__gold_verdict=""), item__queue=queue, status=LabelStatus.SUBMITTED
+        )
         .values("annotator_id")
+        .annotate(n=Count("id"), right=Count("id", filter=Q(verdict=F("item__gold_verdict"))))
+    )
+    return {row["annotator_id"]: (row["n"], row["right"]) for row in rows}
+
+
+def annotator_stats(*, queue: AnnotationQueue, total: int | None = None) -> list[dict[str, Any]]:
+    """Per annotator: labels submitted, time per item, throughput, and accuracy on gold items
+    (verdicts equal to the known one): a GROUP BY over the queue's submitted labels, read from
+    the `label_throughput` index."""
+    span = _item_range(queue, total)
+    labels = Label.objects.filter(status=LabelStatus.SUBMITTED)
+    if span is not None:
+        # "Any user" first: one seek per user into the (annotator, status, item) index for the
+        # queue's item range, read in annotator order (no sort for the GROUP BY, no join).
+        users = get_user_model().objects.values("pk")
+        labels = labels.filter(annotator__in=users, item_id__gte=span[0], item_id__lte=span[1])
+    else:
+        labels = labels.filter(item__queue=queue)
+    rows = (
+        labels.values("annotator_id")
         .annotate(
             submitted=Count("id"),
             total_seconds=Sum("seconds"),
-            mean_seconds=Avg("seconds"),
             first=Min("submitted_at"),
             last=Max("submitted_at"),
             accepted=Count("id", filter=Q(verdict="accept")),
             edited=Count("id", filter=Q(edited=True)),
             flagged=Count("id", filter=Q(flagged=True)),
-            gold=Count("id", filter=gold),
-            gold_right=Count("id", filter=gold & Q(verdict=F("item__gold_verdict"))),
         )
         .order_by("-submitted")
     )
+    gold = _gold_counts(queue)
     names = _usernames(r["annotator_id"] for r in rows)
     out = []
     for row in rows:
         span = (row["last"] - row["first"]).total_seconds() if row["first"] else 0.0
         worked = max(span, row["total_seconds"] or 0.0)
+        seen, right = gold.get(row["annotator_id"], (0, 0))
         out.append(
             {
                 **row,
                 "name": names.get(row["annotator_id"], f"#{row['annotator_id']}"),
+                "mean_seconds": (row["total_seconds"] or 0.0) / row["submitted"],
                 "per_hour": row["submitted"] * 3600 / worked if worked > 0 else None,
-                "gold_accuracy": row["gold_right"] / row["gold"] if row["gold"] else None,
+                "gold": seen,
+                "gold_right": right,
+                "gold_accuracy": right / seen if seen else None,
             }
         )
     return out
@@ -216,9 +271,10 @@ def gold_accuracy(stats: list[dict[str, Any]]) -> float | None:
 
 def queue_dashboard(*, queue: AnnotationQueue) -> dict[str, Any]:
     """Everything the queue dashboard shows (see the module docstring for its cost)."""
-    stats = annotator_stats(queue=queue)
+    progress = queue_progress(queue=queue)
+    stats = annotator_stats(queue=queue, total=progress["total"])
     return {
-        "progress": queue_progress(queue=queue),
+        "progress": progress,
         "annotators": stats,
         "gold_accuracy": gold_accuracy(stats),
         "agreement": queue_agreement(queue=queue),

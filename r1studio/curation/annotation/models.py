@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -91,7 +92,17 @@ class AnnotationItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["queue", "position"], name="curation_item_position")
         ]
-        indexes = [models.Index(fields=["queue", "labels_done", "position"], name="item_open")]
+        indexes = [
+            models.Index(fields=["queue", "labels_done", "position"], name="item_open"),
+            # The dashboard counts gold and resolved items without reading the item rows
+            # (their `data` pushes the later columns into SQLite overflow pages).
+            models.Index(
+                fields=["queue", "gold_verdict"], name="item_gold", condition=~Q(gold_verdict="")
+            ),
+            models.Index(
+                fields=["queue"], name="item_resolved", condition=Q(resolved__isnull=False)
+            ),
+        ]
 
 
 class Lease(models.Model):
@@ -144,4 +155,26 @@ class Label(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "annotator"], name="curation_label_once")
         ]
-        indexes = [models.Index(fields=["annotator", "status"], name="label_mine")]
+        indexes = [
+            models.Index(fields=["annotator", "status"], name="label_mine"),
+            # Two covering indexes, so that no read of the dashboard or of review touches a
+            # label row (think/answer make rows long): labels by item (agreement, review) and
+            # an annotator's labels of a queue's item range (throughput, time per item).
+            models.Index(
+                fields=["item", "status", "annotator", "verdict", "rating", "guideline", "edited"],
+                name="label_stats",
+            ),
+            models.Index(
+                fields=[
+                    "annotator",
+                    "status",
+                    "item",
+                    "verdict",
+                    "edited",
+                    "flagged",
+                    "seconds",
+                    "submitted_at",
+                ],
+                name="label_throughput",
+            ),
+        ]

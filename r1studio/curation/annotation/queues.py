@@ -17,24 +17,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet
+from django.db.models import Count, QuerySet
 
 from pipeline.checks_text import r1_checks_batch
 from pipeline.rewards.language import LANGUAGE_SCRIPTS
 from pipeline.template import completion_text, parse_completion
 from r1studio.core.roles import ANNOTATOR, RESEARCHER, ROLES, user_has_role
 from r1studio.curation import storage
+from r1studio.curation.annotation.agreement import queue_labels
 from r1studio.curation.annotation.models import (
     AnnotationItem,
     AnnotationQueue,
     Guideline,
-    Label,
     LabelStatus,
     Verdict,
 )
@@ -370,57 +371,38 @@ def queues_to_annotate(*, user: Any) -> QuerySet[AnnotationQueue]:
 
 def queues_progress(queues: Iterable[AnnotationQueue], *, user: Any = None) -> list[dict[str, Any]]:
     """Each queue with items (total, done: labelled `overlap` times), submitted labels and, with
-    `user`, the user's own submitted labels and whether anything is left for them."""
+    `user`, the user's own submitted labels: item counts by labels done (one walk of the
+    `item_open` index), the user's labels by queue item range."""
     queues = list(queues)
-    ids = [q.pk for q in queues]
-    items = {
-        row["queue_id"]: row
-        for row in AnnotationItem.objects.filter(queue_id__in=ids)
-        .values("queue_id")
-        .annotate(total=Count("id"))
-    }
-    done = dict(
-        AnnotationItem.objects.filter(queue_id__in=ids)
-        .filter(labels_done__gte=F("queue__overlap"))
-        .values("queue_id")
+    by_done: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (
+        AnnotationItem.objects.filter(queue_id__in=[q.pk for q in queues])
+        .values_list("queue_id", "labels_done")
         .annotate(n=Count("id"))
-        .values_list("queue_id", "n")
+        .order_by()
     )
-    submitted = Label.objects.filter(item__queue_id__in=ids, status=LabelStatus.SUBMITTED)
-    labels = dict(
-        submitted.values("item__queue_id")
-        .annotate(n=Count("id"))
-        .values_list("item__queue_id", "n")
-    )
-    mine: dict[int, int] = {}
-    if user is not None:
-        mine = dict(
-            submitted.filter(annotator=user)
-            .values("item__queue_id")
-            .annotate(n=Count("id"))
-            .values_list("item__queue_id", "n")
-        )
+    for queue_id, labels_done, n in rows:
+        by_done[queue_id][labels_done] = n
     out = []
     for queue in queues:
-        total = items.get(queue.pk, {}).get("total", 0)
+        counts = by_done[queue.pk]
+        total = sum(counts.values())
+        done = sum(n for labels, n in counts.items() if labels >= queue.overlap)
+        mine = 0
+        if user is not None and total:
+            mine = (
+                queue_labels(queue, total)
+                .filter(annotator=user, status=LabelStatus.SUBMITTED)
+                .count()
+            )
         out.append(
             {
                 "queue": queue,
                 "total": total,
-                "done": done.get(queue.pk, 0),
-                "labels": labels.get(queue.pk, 0),
-                "mine": mine.get(queue.pk, 0),
-                "percent": round(100 * done.get(queue.pk, 0) / total) if total else 0,
+                "done": done,
+                "labels": sum(labels * n for labels, n in counts.items()),
+                "mine": mine,
+                "percent": round(100 * done / total) if total else 0,
             }
         )
     return out
-
-
-def queue_open_for(*, queue: AnnotationQueue, user: Any) -> bool:
-    """Whether an item of the queue is still open to `user` (not full, not labelled by them)."""
-    mine = Label.objects.filter(item=OuterRef("pk"), annotator=user, status=LabelStatus.SUBMITTED)
-    return (
-        AnnotationItem.objects.filter(queue=queue, labels_done__lt=queue.overlap)
-        .exclude(Exists(mine))
-        .exists()
-    )

@@ -135,3 +135,24 @@ def test_the_dashboard_page_shows_the_figures(researcher_client, researcher, mak
 
     assert 'data-alpha="verdict">0.533<' in page
     assert "ann-a · ann-b" in page and "0.500" in page
+
+
+@pytest.mark.django_db
+def test_figures_hold_when_a_queues_item_ids_are_interleaved_with_anothers(researcher, make_user):
+    from r1studio.curation.annotation.agreement import annotator_stats, queue_progress
+    from r1studio.curation.annotation.models import AnnotationItem, AnnotationQueue
+
+    a = make_user("annotator")
+    first = AnnotationQueue.objects.create(name="first", overlap=1, created_by=researcher)
+    second = AnnotationQueue.objects.create(name="second", overlap=1, created_by=researcher)
+    for position in range(1, 4):  # ids alternate between the two queues
+        for queue in (first, second):
+            AnnotationItem.objects.create(queue=queue, position=position, data={"think": "t"})
+    for item in AnnotationItem.objects.filter(queue=second):
+        label_item(item, a, verdict="accept", seconds=5)
+    label_item(first.items.get(position=2), a, verdict="reject", seconds=7)
+
+    [stats] = annotator_stats(queue=first)
+    assert (stats["submitted"], stats["accepted"], stats["total_seconds"]) == (1, 0, 7)
+    assert queue_progress(queue=first)["submitted"] == 1
+    assert annotator_stats(queue=second)[0]["submitted"] == 3
