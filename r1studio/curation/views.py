@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from r1studio.core.roles import ANNOTATOR, RESEARCHER, role_required
 from r1studio.curation import browse
+from r1studio.curation.annotation.queues import queues_progress, queues_to_annotate
 from r1studio.curation.forms import DatasetForm, DiffForm, RowFilterForm, TracesToDatasetForm
 from r1studio.curation.from_traces import version_from_traces
 from r1studio.curation.models import Dataset, DatasetVersion
@@ -399,5 +400,8 @@ def traces_to_dataset(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ANNOTATOR)
 def annotate(request: HttpRequest) -> HttpResponse:
-    """The annotation queue: traces waiting for a label."""
-    return render(request, "curation/annotate.html", {"items": []})
+    """The annotator's home: the queues they are assigned to, with progress and their own part
+    (researchers, who may label any queue, see every open one)."""
+    mine = queues_to_annotate(user=request.user)[:100]
+    rows = queues_progress(mine, user=request.user)
+    return render(request, "curation/annotate.html", {"rows": rows})
