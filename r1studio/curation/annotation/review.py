@@ -36,7 +36,8 @@ from r1studio.traces.text import diff_stats, word_diff
 
 PAGE = 50
 RATING_SPREAD = 2  # ratings this far apart disagree
-SCAN = 2000  # multiply-labelled items examined per page request
+SCAN = 2000  # multiply-labelled items compared per pass
+MAX_PASSES = 10  # passes per page request; the page then ends where it got to
 
 
 def _grouped(item_ids: list[int]) -> list[dict[str, Any]]:
@@ -92,16 +93,19 @@ def review_page(
     *, queue: AnnotationQueue, after: int = 0, limit: int = PAGE
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Items to review after position `after`, in order, and where the next page starts
-    (None at the end). Each page examines at most SCAN multiply-labelled items per pass."""
+    (None at the end). A request compares at most MAX_PASSES * SCAN multiply-labelled items,
+    so a page of a queue that mostly agrees may hold fewer than `limit` items (or none)."""
     found: list[dict[str, Any]] = []
     candidates = AnnotationItem.objects.filter(
         queue=queue, labels_done__gte=2, resolved__isnull=True
     ).order_by("position")
     cursor = after
-    while len(found) < limit:
+    for _ in range(MAX_PASSES):
+        if len(found) >= limit:
+            break
         chunk = list(candidates.filter(position__gt=cursor).values_list("pk", "position")[:SCAN])
         if not chunk:
-            return found, None
+            break
         reasons = disagreement(_grouped([pk for pk, _ in chunk]))
         for pk, position in chunk:
             cursor = position

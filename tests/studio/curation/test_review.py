@@ -137,3 +137,15 @@ def test_agreeing_items_are_resolved_at_once(researcher, queue, pair):
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.resolved["verdict"] == "accept" and second.resolved is None
+
+
+@pytest.mark.django_db
+def test_the_last_page_carries_its_items(queue, pair):
+    a, b = pair
+    item = queue.items.get(position=6)
+    label_item(item, a, verdict="accept")
+    label_item(item, b, verdict="reject")
+
+    [entry], more = review_page(queue=queue, limit=5)
+
+    assert entry["item"] == item and more is None
