@@ -8,6 +8,7 @@ the variable (`r1studio.env.EnvError`).
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -157,6 +158,10 @@ R1STUDIO_TRAIN_PROCESSES = env_int("R1STUDIO_TRAIN_PROCESSES", 1, minimum=1)
 R1STUDIO_STALL_SECONDS = env_int("R1STUDIO_STALL_SECONDS", 900, minimum=1)
 # Dataset imports: the largest file (or HF save_to_disk folder) an import accepts, in bytes.
 R1STUDIO_MAX_IMPORT_BYTES = env_int("R1STUDIO_MAX_IMPORT_BYTES", 2 * 1024**3, minimum=1)
+# pyarrow's default allocator on Linux (mimalloc) asks for transparent huge pages, which the
+# kernel zeroes and compacts on first touch: ~5 s of system time per GB an import or a curation
+# reads. jemalloc does not. pyarrow reads the variable at its first allocation, after this.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 # --- auth -----------------------------------------------------------------------------------
 LOGIN_URL = "login"

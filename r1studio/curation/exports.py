@@ -36,6 +36,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from r1studio.curation import storage
 from r1studio.curation.mapping import with_messages
 from r1studio.curation.models import DatasetVersion
+from r1studio.curation.readers import arrow_allocator
 
 FORMATS = {
     "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl"),
@@ -64,6 +65,7 @@ def _duckdb() -> Any:
 def export_jsonl(version: DatasetVersion) -> Iterator[bytes]:
     # DuckDB writes the JSON (C++, off the GIL, ~3x Python's json on long text); each batch
     # gets its `messages` first where the version has none.
+    arrow_allocator()
     parquet = storage.parquet_open(version.path)
     with _duckdb() as con:
         for batch in parquet.iter_batches(batch_size=JSONL_BATCH_ROWS):

@@ -58,8 +58,8 @@ STAGED_DIR = "uploads/staged"
 # Files up to this size are read through in the request that starts the import, so a
 # malformed one is refused at once (the API's 422) instead of by a failed job.
 CHECK_NOW_BYTES = 20 * 1024 * 1024
-# Reading is this share of the job; hashing and writing the version the rest.
-READ_SHARE = 0.75
+# Reading is about this share of the job's time; hashing and writing the version the rest.
+READ_SHARE = 0.35
 
 
 def _require_researcher(user: Any) -> None:

@@ -167,3 +167,21 @@ def test_annotators_are_refused_even_an_upload(client, annotator, researcher, da
     assert client.get("/api/datasets").status_code == 403
     client.logout()
     assert client.get("/api/datasets").status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_past_the_import_limit_is_refused_before_it_is_read(
+    client, researcher, data_dir, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    settings.R1STUDIO_MAX_IMPORT_BYTES = 3000
+    dataset = dataset_create(user=researcher, name="d")
+    auth = _auth(researcher)
+    url = f"/api/datasets/{dataset.pk}/versions"
+
+    within = _post_file(client, url, auth, "a.jsonl", jsonl_bytes(reasoning_rows(20))[:2900])
+    past = _post_file(client, url, auth, "b.jsonl", b"x" * 6000)
+
+    assert within.status_code != 413  # a file bigger than the JSON body limit gets through
+    assert past.status_code == 413
+    assert "R1STUDIO_MAX_IMPORT_BYTES" in past.json()["detail"]

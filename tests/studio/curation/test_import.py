@@ -94,7 +94,10 @@ def test_it_refuses_a_small_malformed_file_before_creating_a_job(researcher, dat
     lines = jsonl_bytes(reasoning_rows(10)).splitlines(keepends=True)
     lines[6] = b"[1, 2]\n"
 
-    with pytest.raises(ImportProblem, match=r"^line 7: expected a JSON object, got a list"):
+    with pytest.raises(
+        ImportProblem,
+        match=r"^line 7: expected one JSON object per line \(JSON Lines\), got a list",
+    ):
         import_start(
             user=researcher, dataset=dataset, uploaded_file=upload("b.jsonl", b"".join(lines))
         )
@@ -181,7 +184,8 @@ def test_it_imports_parquet_csv_and_an_hf_folder(
     ]
     parquet = tmp_path / "chat.parquet"
     pq.write_table(pa.Table.from_pylist(conversations), parquet)
-    text = io.StringIO()
+    text = io.StringIO("\ufeff")  # as spreadsheets save it, with a byte order mark
+    text.seek(1)
     writer = csv.DictWriter(text, fieldnames=["question", "answer", "note"])
     writer.writeheader()
     writer.writerows(
