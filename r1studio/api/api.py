@@ -34,6 +34,7 @@ from r1studio.api.schemas import (
 from r1studio.core.roles import RESEARCHER, role_required, user_has_role
 from r1studio.runs import selectors, services
 from r1studio.runs.models import Run
+from r1studio.traces.filters import TraceFilters
 
 
 def _docs_for_researchers(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,16 +203,7 @@ def run_metric_names(request: HttpRequest, run_id: int) -> Any:
 def run_traces(
     request: HttpRequest,
     run_id: int,
-    step_min: int | None = None,
-    step_max: int | None = None,
-    reward_min: float | None = None,
-    reward_max: float | None = None,
-    correct: bool | None = None,
-    q: str | None = Query(
-        None,
-        description="Word search in prompt and completion: every word must occur; "
-        '`re-check` or `"let me check"` is a phrase; `verif*` a prefix (not a substring search).',
-    ),
+    filters: Query[TraceFilters],
     after: str | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> Any:
@@ -220,15 +212,6 @@ def run_traces(
 
     run = _run(request, run_id)
     items, next_cursor = traces_page(
-        user=request.auth,
-        run=run,
-        step_min=step_min,
-        step_max=step_max,
-        reward_min=reward_min,
-        reward_max=reward_max,
-        correct=correct,
-        q=q,
-        after=after,
-        limit=limit,
+        user=request.auth, run=run, after=after, limit=limit, **filters.selector_kwargs()
     )
     return {"items": [TraceOut.from_orm(t) for t in items], "next": next_cursor}

@@ -5,20 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from pydantic import ValidationError
 
-# What `r1studio.traces.search` matches, on SQLite and PostgreSQL alike.
-SEARCH_HELP = (
-    "Word search in the prompt and completion: every word must occur (case does not matter); "
-    'words joined by punctuation or in quotes are a phrase (re-check, "let me check"); '
-    "a trailing * matches a prefix (verif*). Not a substring search."
-)
+from r1studio.traces.filters import SEARCH_HELP, SOURCES, TraceFilters
+
 CORRECT_CHOICES = [("", "any"), ("yes", "correct"), ("no", "incorrect")]
-SOURCE_CHOICES = [
-    ("", "all"),
-    ("train", "training samples"),
-    ("probe", "probe prompts"),
-    ("eval", "evaluations"),
-]
+SOURCE_CHOICES = [("", "all"), *SOURCES.items()]
 
 
 class TraceFilterForm(forms.Form):
@@ -54,19 +46,21 @@ class TraceFilterForm(forms.Form):
         self.fields["run"].choices = choices
 
     def filters(self) -> dict[str, Any]:
-        """The valid filters as `traces_page` keyword arguments (invalid fields dropped)."""
+        """The valid filters as `traces_page` keyword arguments (invalid fields dropped), read
+        through `TraceFilters`, the one definition the API uses too."""
         if not self.is_bound:
             return {}
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
+        values = {name: data.get(name) for name in TraceFilters.model_fields}
+        values["correct"] = {"yes": True, "no": False}.get(data.get("correct") or "")
+        values["source"] = data.get("source") or None
         out: dict[str, Any] = {}
-        for name in ("step_min", "step_max", "reward_min", "reward_max", "source"):
-            if data.get(name) not in (None, ""):
-                out[name] = data[name]
-        if data.get("correct"):
-            out["correct"] = data["correct"] == "yes"
-        if data.get("q", "").strip():
-            out["q"] = data["q"].strip()
+        for name, value in values.items():
+            try:  # one field at a time: a bad value drops that filter only
+                out.update(TraceFilters(**{name: value}).selector_kwargs())
+            except ValidationError:
+                continue
         if data.get("run") is not None:
             out["run_id"] = data["run"]
         return out
