@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from r1studio.core.roles import RESEARCHER, user_has_role
@@ -78,7 +78,9 @@ def queue_can_annotate(*, queue: AnnotationQueue, user: Any) -> bool:
     """Assigned annotators label; researchers (who make and review queues) may too."""
     if user_has_role(user, RESEARCHER):
         return True
-    return queue.annotators.filter(pk=user.pk).exists()
+    # The assignment table alone (no join to the users): this runs on every lease and save.
+    assigned = AnnotationQueue.annotators.through.objects
+    return assigned.filter(annotationqueue_id=queue.pk, user_id=user.pk).exists()
 
 
 def _require_annotator(queue: AnnotationQueue, user: Any) -> None:
@@ -248,11 +250,12 @@ def _lease_one(
 
 
 def _draft_fields(item: AnnotationItem) -> dict[str, Any]:
-    guideline = guideline_current(queue=item.queue)
+    # The number in force, without reading the guideline's text.
+    number = Guideline.objects.filter(queue_id=item.queue_id).aggregate(n=Max("number"))["n"]
     return {
         "think": item.data.get("think") or "",
         "answer": item.data.get("answer") or "",
-        "guideline": guideline.number if guideline else 0,
+        "guideline": number or 0,
     }
 
 
