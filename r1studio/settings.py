@@ -160,7 +160,7 @@ R1STUDIO_STALL_SECONDS = env_int("R1STUDIO_STALL_SECONDS", 900, minimum=1)
 R1STUDIO_MAX_IMPORT_BYTES = env_int("R1STUDIO_MAX_IMPORT_BYTES", 2 * 1024**3, minimum=1)
 # pyarrow's default allocator on Linux (mimalloc) asks for transparent huge pages, which the
 # kernel zeroes and compacts on first touch: ~5 s of system time per GB an import or a curation
-# reads. jemalloc does not. pyarrow reads the variable at its first allocation, after this.
+# reads. jemalloc does not. pyarrow reads the variable when first imported, after this.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 # --- auth -----------------------------------------------------------------------------------

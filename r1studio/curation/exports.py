@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 
 from r1studio.curation import storage
-from r1studio.curation.mapping import with_messages
+from r1studio.curation.mapping import messages_derivable, with_messages
 from r1studio.curation.models import DatasetVersion
 from r1studio.curation.readers import arrow_allocator
 
@@ -56,24 +55,40 @@ def _duckdb() -> Any:
         "autoinstall_known_extensions=false",
         "autoload_known_extensions=false",
         "threads=2",
-        "memory_limit='1GB'",
     ):
         con.execute(f"SET {setting}")
     return con
 
 
 def export_jsonl(version: DatasetVersion) -> Iterator[bytes]:
-    # DuckDB writes the JSON (C++, off the GIL, ~3x Python's json on long text); each batch
-    # gets its `messages` first where the version has none.
+    # DuckDB writes the JSON (C++, off the GIL, ~3x Python's json on long text), reading the
+    # Parquet file itself in order; a version without `messages` goes batch by batch through
+    # `with_messages` first.
     arrow_allocator()
     parquet = storage.parquet_open(version.path)
+    query = "SELECT to_json(r) || chr(10) FROM {} AS r"
     with _duckdb() as con:
+        if not messages_derivable(parquet.schema_arrow.names):
+            source = f"read_parquet({_sql_text(storage.version_file(version.path))})"
+            reader = con.sql(query.format(source)).to_arrow_reader(JSONL_BATCH_ROWS)
+            for lines in reader:
+                yield _lines_bytes(lines.column(0))
+            return
         for batch in parquet.iter_batches(batch_size=JSONL_BATCH_ROWS):
             con.register("batch", with_messages(pa.Table.from_batches([batch])))
-            encoded = con.sql("SELECT to_json(r) FROM batch AS r").to_arrow_table().column(0)
-            lines = pc.binary_join_element_wise(encoded.cast(pa.string()), "\n", "")
-            yield b"".join(chunk.buffers()[2][_span(chunk)] for chunk in lines.chunks if len(chunk))
+            encoded = con.sql(query.format("batch")).to_arrow_table().column(0)
+            yield b"".join(_lines_bytes(chunk) for chunk in encoded.chunks)
             con.unregister("batch")
+
+
+def _sql_text(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _lines_bytes(lines: pa.Array) -> bytes:
+    """The text of a string array's values, one after another (each ends with its newline)."""
+    lines = lines.cast(pa.string())
+    return lines.buffers()[2][_span(lines)].to_pybytes() if len(lines) else b""
 
 
 def _span(lines: pa.StringArray) -> slice:

@@ -346,6 +346,11 @@ def _array(values: Any) -> pa.Array:
     return values
 
 
+def messages_derivable(names: list[str]) -> bool:
+    """A table with these columns has no `messages` but could have (see `derive_missing`)."""
+    return "messages" not in names and "problem" in names and bool({"think", "answer"} & set(names))
+
+
 def with_messages(table: pa.Table) -> pa.Table:
     """`table` with a `messages` column where it has none and one can be derived (exports)."""
     columns = {name: table.column(name) for name in table.column_names}
