@@ -21,7 +21,9 @@
       yaxis2: { title: { text: "reflections" }, overlaying: "y", side: "right", rangemode: "tozero" },
       legend: { orientation: "h", y: -0.25 },
     };
-    Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true });
+    Plotly.newPlot(el, traces, layout, { displaylogo: false, showLink: false, sendData: false,
+      showSendToCloud: false, showEditInChartStudio: false, responsive: true,
+      modeBarButtonsToRemove: ["sendDataToCloud", "editInChartStudio"] });
   }
 
   // Trace page: j / → opens the next trace of the list, k / ← the previous one (the links

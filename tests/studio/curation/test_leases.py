@@ -125,3 +125,16 @@ def test_skipping_hands_the_item_to_the_next_annotator(make_user, researcher):
 
     assert lease_next(queue=queue, user=bo)[0] == item
     assert lease_next(queue=queue, user=ada) is None  # skipped: not offered to ada again
+
+
+@pytest.mark.django_db
+def test_a_draft_whose_lease_expired_comes_back_to_its_annotator(make_user, researcher):
+    ada = make_user("annotator")
+    queue = make_queue(researcher, items=2, overlap=1, annotators=[ada])
+    item, label = lease_next(queue=queue, user=ada)
+    label_save(label=label, user=ada, values={"note": "half done"}, version=label.version)
+    Lease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    again, draft = lease_next(queue=queue, user=ada)
+
+    assert again == item and draft.note == "half done"
