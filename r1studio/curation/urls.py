@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from r1studio.curation import views
+from r1studio.curation import import_views, views
 
 app_name = "curation"
 urlpatterns = [
@@ -11,6 +11,13 @@ urlpatterns = [
     path("datasets/from-traces/", views.traces_to_dataset, name="from_traces"),
     path("datasets/<int:dataset_id>/", views.dataset_detail, name="dataset"),
     path("datasets/<int:dataset_id>/diff/", views.dataset_diff, name="diff"),
+    path("datasets/<int:dataset_id>/import/", import_views.import_upload, name="import"),
+    path(
+        "datasets/<int:dataset_id>/import/start/",
+        import_views.import_begin,
+        name="import_start",
+    ),
+    path("datasets/<int:dataset_id>/jobs/<int:job_id>/", import_views.job_detail, name="job"),
     path("datasets/<int:dataset_id>/v<int:number>/", views.version_detail, name="version"),
     path(
         "datasets/<int:dataset_id>/v<int:number>/jobs/",
