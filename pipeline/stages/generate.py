@@ -17,12 +17,12 @@ samples the prompts that are missing.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from pipeline import rewards
-from pipeline.data import build_prompt, load_benchmark, load_problems
+from pipeline.data import build_prompt, load_problems
+from pipeline.dedup import BenchmarkIndex, find_duplicates
 from pipeline.reporting import Reporter, stop_requested
 from pipeline.stages.common import (
     ANSWER_REWARDS,
@@ -35,46 +35,6 @@ from pipeline.stages.common import (
     sample_completions,
 )
 from pipeline.template import THINK_OPEN, make_conversation, parse_completion, render_prompt
-
-# ---------------------------------------------------------------------------------------------
-# Decontamination and duplicates
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def benchmark_ngrams(benchmarks: list[str], n: int) -> tuple[set, set]:
-    """The word n-grams of the benchmarks' problems, and their whole (short) word sequences."""
-    grams, whole = set(), set()
-    for bench in benchmarks:
-        dataset = load_benchmark(bench)
-        for problem in dataset["problem"]:
-            words = _words(problem)
-            whole.add(tuple(words))
-            grams.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    return grams, whole
-
-
-def contaminated(problem: str, grams: set, whole: set, n: int) -> bool:
-    """True when the problem shares a word n-gram with a benchmark problem (or equals a short one)."""
-    words = _words(problem)
-    if tuple(words) in whole:
-        return True
-    return any(tuple(words[i : i + n]) in grams for i in range(len(words) - n + 1))
-
-
-def _shingles(text: str, size: int = 5) -> set[str]:
-    # Character shingles work for any language and for text without spaces.
-    text = " ".join(text.split())
-    if len(text) <= size:
-        return {text}
-    return {text[i : i + size] for i in range(len(text) - size + 1)}
-
-
-def _jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
-
 
 # ---------------------------------------------------------------------------------------------
 # Sampling with a resumable log of raw samples
@@ -156,9 +116,9 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
     problems = [dict(r) for r in load_problems(config.data, require_answer=needs_answer)]
     counts: dict[str, float] = {"prompts": len(problems)}
     if filters.decontaminate:
-        n = filters.decontaminate_ngram
-        grams, whole = benchmark_ngrams(filters.decontaminate, n)
-        clean = [p for p in problems if not contaminated(p["problem"], grams, whole, n)]
+        index = BenchmarkIndex(filters.decontaminate, filters.decontaminate_ngram)
+        hits = index.check([str(p["problem"]) for p in problems])
+        clean = [p for p, hit in zip(problems, hits, strict=True) if hit is None]
         counts["dropped/decontaminate"] = len(problems) - len(clean)
         problems = clean
     prompts = [build_prompt(tokenizer, p["problem"], config.data) for p in problems]
@@ -241,7 +201,15 @@ def _filter(rows: list[dict], config: Any, tokenizer: Any, counts: dict, prefill
             lambda r: repeated_ngram_share(r["completion"]) <= filters.max_repetition,
         )
     if filters.dedup != "none":
-        apply("dedup", _dedup_keeper(filters))
+        # Duplicates among the completions of one prompt (pipeline.dedup, as curation uses).
+        earlier = find_duplicates(
+            [r["completion"] for r in rows],
+            mode=filters.dedup,
+            groups=[r["index"] for r in rows],
+            threshold=filters.near_dup_threshold,
+        )
+        firsts = {id(r) for r, e in zip(rows, earlier, strict=True) if e < 0}
+        apply("dedup", lambda r: id(r) in firsts)
     if filters.max_per_prompt:
         per_prompt: dict[int, int] = {}
 
@@ -251,26 +219,6 @@ def _filter(rows: list[dict], config: Any, tokenizer: Any, counts: dict, prefill
 
         apply("max_per_prompt", under_cap)
     return rows
-
-
-def _dedup_keeper(filters: Any) -> Any:
-    seen: dict[int, list] = {}
-
-    def keep(row: dict) -> bool:
-        previous = seen.setdefault(row["index"], [])
-        text = " ".join(row["completion"].split())
-        if filters.dedup == "exact":
-            if text in previous:
-                return False
-            previous.append(text)
-            return True
-        shingles = _shingles(text)
-        if any(_jaccard(shingles, other) >= filters.near_dup_threshold for other in previous):
-            return False
-        previous.append(shingles)
-        return True
-
-    return keep
 
 
 def _assistant_text(completion: str, prefilled: bool) -> str:
