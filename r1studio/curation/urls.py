@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from r1studio.curation import import_views, views
+from r1studio.curation import curate_views, import_views, views
 
 app_name = "curation"
 urlpatterns = [
@@ -23,6 +23,11 @@ urlpatterns = [
         "datasets/<int:dataset_id>/v<int:number>/jobs/",
         views.version_jobs_part,
         name="version_jobs",
+    ),
+    path(
+        "datasets/<int:dataset_id>/v<int:number>/curate/",
+        curate_views.version_curate,
+        name="curate",
     ),
     path(
         "datasets/<int:dataset_id>/v<int:number>/delete/",

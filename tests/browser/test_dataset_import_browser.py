@@ -1,5 +1,6 @@
 """A file imported in Chromium: uploaded, its columns mapped, the job followed over HTMX by a
-real Celery worker until its version, then the version downloaded; no CSP violation on the way."""
+real Celery worker until its version, curated (the funnel and the dropped rows opened), then
+downloaded; no CSP violation on the way."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_file_is_uploaded_mapped_imported_and_downloaded(
+def test_a_file_is_uploaded_mapped_imported_curated_and_downloaded(
     page: Any, live_server: Any, celery_worker: Any, researcher: Any, data_dir: Path, tmp_path: Path
 ) -> None:
     dataset = dataset_create(user=researcher, name="cold-start", kind="cold-start")
     rows = reasoning_rows(12)
     for row in rows:
         row["question"] = row.pop("problem")
+    rows += rows[3:5]  # two repeats, for the curation to drop
     source = write_jsonl(tmp_path / "cold.jsonl", rows)
     violations, dialogs = watch(page)
 
@@ -49,9 +51,29 @@ def test_a_file_is_uploaded_mapped_imported_and_downloaded(
     link.click()
 
     page.wait_for_url(f"{live_server.url}/datasets/{dataset.pk}/v1/")
-    assert page.inner_text("[data-rows]") == "12"
+    assert page.inner_text("[data-rows]") == "14"
     columns = page.inner_text(".column-list")
     assert "difficulty" not in columns and "messages" in columns  # others not kept
+
+    page.click("[data-curate]")
+    page.check("input[name='exact_dedup']")
+    page.fill("input[name='validation_n']", "2")
+    page.click("button:has-text('Curate into a new version')")
+    page.wait_for_url(re.compile(rf"/datasets/{dataset.pk}/jobs/\d+/$"))
+    link = page.locator("[data-job] a[data-dataset-version]")
+    link.wait_for(timeout=60_000)
+    assert link.inner_text() == "dataset:cold-start@2"
+    link.click()
+
+    page.wait_for_url(f"{live_server.url}/datasets/{dataset.pk}/v2/")
+    assert page.inner_text("[data-rows]") == "12"  # the two repeated rows dropped
+    funnel = page.locator("[data-funnel-step='exact_dedup']")
+    assert "14" in funnel.inner_text() and "12" in funnel.inner_text()
+    page.click("[data-funnel-step='exact_dedup'] a")
+    page.wait_for_url(re.compile(r"/v2/rows/\?dropped=1"))
+    page.wait_for_selector("[data-row-count]:has-text('2')")
+
+    page.goto(f"{live_server.url}/datasets/{dataset.pk}/v2/")
     with page.expect_download() as download:
         page.click("[data-export='jsonl']")
     assert download.value.suggested_filename.endswith(".jsonl")

@@ -119,6 +119,7 @@ EXPECT: dict[str, Rule] = {
     "curation:import": RESEARCHER_PAGE,
     "curation:import_start": RESEARCHER_ACTION,
     "curation:job": RESEARCHER_PAGE,
+    "curation:curate": RESEARCHER_PAGE,
     "curation:rows": RESEARCHER_PAGE,
     "curation:row": RESEARCHER_PAGE,
     # Refused for everyone: a run used the matrix's version (back to its page with why).
