@@ -57,8 +57,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.reporting import JsonlReporter, request_stop, setup_logging
+    from pipeline.reporting import JsonlReporter, die_with_parent, request_stop, setup_logging
 
+    die_with_parent()
     setup_logging()
 
     run_dir = Path(args.run_dir or Path(args.config).parent).resolve()

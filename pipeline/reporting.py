@@ -61,6 +61,35 @@ class Reporter(Protocol):
     def progress(self, step: int, total_steps: int) -> None: ...
 
 
+PARENT_PID_ENV = "R1STUDIO_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when the process named by $R1STUDIO_PARENT_PID (the
+    run supervisor) dies, and stop at once if it is gone already.
+
+    Called by the stage process itself once it runs: a `preexec_fn` would run Python in the
+    forked child of the many-threaded worker, which crashed there now and then."""
+    import os
+    import signal
+    import sys
+
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    # PR_SET_PDEATHSIG: relative to this process's parent (under `accelerate launch`, the
+    # launcher, which itself dies with the supervisor).
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    try:
+        os.kill(int(parent), 0)
+    except ProcessLookupError:  # the supervisor died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+    except PermissionError:
+        pass
+
+
 def finite_or_none(value: Any) -> float | None:
     """A real number as a float; NaN, infinities, booleans and non-numbers are None (JSON has
     no NaN, and JSON columns refuse it). The studio's one rule for "unknown" figures."""

@@ -39,7 +39,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from pipeline.access import roots_env
-from r1studio.core.launcher import die_with_parent
+from pipeline.reporting import PARENT_PID_ENV
 from r1studio.runs import ingest
 from r1studio.runs.inputs import InputError, config_inputs_resolve
 from r1studio.runs.models import Run, RunStatus
@@ -185,6 +185,7 @@ def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
+    env[PARENT_PID_ENV] = str(os.getpid())  # the stage dies with this supervisor
     env.setdefault("R1STUDIO_RUNS_ROOT", str(run_dir.parent))
     # The folders the run may read, as the web process checked them (pipeline/access.py).
     env.update(
@@ -201,8 +202,7 @@ def spawn(run: Run, *, resume: bool) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            start_new_session=True,  # no preexec_fn: the stage sets its parent-death signal
             close_fds=True,
         )
 
