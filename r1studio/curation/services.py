@@ -10,6 +10,9 @@ row cannot be inserted, the file is removed again.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -61,6 +64,16 @@ def dataset_get_or_create(*, user: Any, name: str, kind: str = DatasetKind.OTHER
     return existing or dataset_create(user=user, name=name, kind=kind)
 
 
+@contextlib.contextmanager
+def _removed_after(path: Path) -> Iterator[None]:
+    """Remove `path` (a temporary file) on the way out, if it is still there."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def version_write(
     *,
     dataset: Dataset,
@@ -76,16 +89,27 @@ def version_write(
     """Hash, write once and register a new version of `dataset` (see the module docstring)."""
     if provenance_type not in ProvenanceType.values:
         raise DatasetError(f"unknown provenance {provenance_type!r}")
-    sha = storage.table_sha256(table)
-    stats = storage.table_stats(table)
-    with transaction.atomic():
+    folder = f"{storage.DATASETS_DIR}/{dataset.pk}"
+    # The file is written (pyarrow, without the GIL) while the rows are hashed; it gets its
+    # name, which holds the hash and the number, once both are known.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writing = pool.submit(storage.parquet_write_temp, table, folder)
+        try:
+            sha = storage.table_sha256(table)
+            stats = storage.table_stats(table)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                writing.result().unlink()
+            raise
+        tmp = writing.result()
+    with _removed_after(tmp), transaction.atomic():
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
         last = dataset.versions.aggregate(n=Max("number"))["n"] or 0
         number = last + 1
-        relative = f"{storage.DATASETS_DIR}/{dataset.pk}/v{number:04d}-{sha[:16]}.parquet"
+        relative = f"{folder}/v{number:04d}-{sha[:16]}.parquet"
         written = [relative]
         try:
-            size = storage.parquet_write_once(table, relative)
+            size = storage.publish_once(tmp, relative)
             dropped_relative = ""
             if dropped is not None and dropped.num_rows:
                 dropped_relative = relative.replace(".parquet", ".dropped.parquet")
