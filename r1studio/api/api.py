@@ -1,7 +1,8 @@
 """The JSON API (django-ninja): runs, their metrics and traces. OpenAPI docs at /api/docs.
 
 Authentication: `Authorization: Bearer <token>` (a per-user API token) or the browser session.
-Every endpoint needs the researcher role (annotators get 403) and sees what the run pages see
+Every endpoint needs the researcher role (annotators get 403; only the annotation router's
+next item and label save are theirs, on their queues) and sees what the run pages see
 (`runs.selectors.runs_visible_to`): another user's draft is a 404, changing another user's run
 a 403. Invalid configs get 422 with `{"detail", "errors": [{"loc", "msg"}]}`, actions that do
 not fit the run's state 409. Bodies are JSON (else 415) of at most DATA_UPLOAD_MAX_MEMORY_SIZE
