@@ -202,7 +202,7 @@ def _runs(
     mult = _MULT32 if items.dtype == np.uint32 else _MULT
     lengths = np.diff(offsets)
     m = len(items) - n + 1
-    hashes, texts = [np.zeros(0, items.dtype)], [np.zeros(0, np.int64)]
+    hashes, texts = [np.zeros(0, items.dtype)], [np.zeros(0, np.int32)]
     if m > 0:
         g = items[:m] * mult[0]
         scratch = np.empty_like(g)
@@ -215,12 +215,14 @@ def _runs(
             crossing = crossing[crossing >= np.repeat(offsets[:-1], n - 1)]
             inside[crossing[crossing < m]] = False
         hashes.append(g[inside])
-        texts.append(np.repeat(np.arange(len(lengths)), np.maximum(lengths - n + 1, 0)))
+        texts.append(
+            np.repeat(np.arange(len(lengths), dtype=np.int32), np.maximum(lengths - n + 1, 0))
+        )
     if short:
         for t in np.flatnonzero((lengths > 0) & (lengths < n)).tolist():
             part = items[offsets[t] : offsets[t + 1]]
             hashes.append(np.array([(part * mult[: len(part)]).sum(dtype=items.dtype)]))
-            texts.append(np.array([t], np.int64))
+            texts.append(np.array([t], np.int32))
     out = hashes[1] if len(hashes) == 2 else np.concatenate(hashes)  # a copy spared
     # The items are already mixed hashes, so their sum is uniform; fold the high bits down.
     out ^= out >> out.dtype.type(out.dtype.itemsize * 4)
@@ -381,7 +383,7 @@ class NearDuplicates(_Checker):
                 bins = shingles >> np.uint32(32 - k.bit_length() + 1)
             sig = np.full((len(offsets) - 1) * k, _EMPTY, U64)
             # Same dtypes: numpy's fast path for ufunc.at (ten times the slow one).
-            np.minimum.at(sig, text_of * k + bins.astype(np.int64), shingles.astype(U64))
+            np.minimum.at(sig, text_of * np.int32(k) + bins.astype(np.int32), shingles.astype(U64))
             yield first, self._densify(sig.reshape(-1, k))
 
     @staticmethod
