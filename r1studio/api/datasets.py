@@ -29,8 +29,9 @@ from pydantic import Field, field_validator
 from r1studio.api.auth import ApiTokenAuth
 from r1studio.api.schemas import ErrorOut
 from r1studio.core.roles import RESEARCHER, user_has_role
-from r1studio.curation import exports, jobs, selectors
+from r1studio.curation import exports, selectors
 from r1studio.curation.browse import SEARCH_CAP
+from r1studio.curation.curate import curation_start
 from r1studio.curation.imports import ImportProblem, import_start
 from r1studio.curation.models import Dataset, DatasetJob, DatasetKind, DatasetVersion
 from r1studio.curation.services import DatasetError, dataset_create
@@ -138,7 +139,7 @@ class RowsOut(Schema):
 class CurateIn(Schema):
     operations: list[dict[str, Any]] = Field(
         description="The curation steps in order, e.g. "
-        '[{"op": "dedup", "threshold": 0.9}, {"op": "decontaminate"}]'
+        '[{"op": "near_dedup", "threshold": 0.9}, {"op": "decontaminate"}]'
     )
 
     _checked = field_validator("operations")(_no_nul)
@@ -368,11 +369,8 @@ def curate_version(request: HttpRequest, dataset_id: int, number: int, body: Cur
     version = _version(dataset_id, number)
     if not body.operations:
         raise HttpError(422, "name at least one operation")
-    job = jobs.job_create(
-        kind="curate",
-        dataset=version.dataset,
-        user=request.auth,
-        source=version,
-        params={"operations": body.operations},
-    )
+    try:  # bad operations answer 422 here, before anything is queued
+        job = curation_start(user=request.auth, version=version, operations=body.operations)
+    except DatasetError as exc:
+        raise _unprocessable(exc) from None
     return Status(202, _job_out(job))

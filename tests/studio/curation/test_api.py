@@ -131,18 +131,24 @@ def test_curate_queues_a_job_on_the_version(client, researcher, data_dir):
         provenance_type="import",
         provenance={},
     )
-    operations = [{"op": "dedup", "threshold": 0.9}]
+    url = f"/api/datasets/{dataset.pk}/versions/1/curate"
+    bad = client.post(
+        url, {"operations": [{"op": "dedup"}]}, content_type="application/json", **_auth(researcher)
+    )
+    assert bad.status_code == 422 and not DatasetJob.objects.exists()  # refused before queueing
 
     response = client.post(
-        f"/api/datasets/{dataset.pk}/versions/1/curate",
-        {"operations": operations},
+        url,
+        {"operations": [{"op": "near_dedup", "threshold": 0.9}]},
         content_type="application/json",
         **_auth(researcher),
     )
 
     assert response.status_code == 202, response.content
     job = DatasetJob.objects.get()
-    assert (job.kind, job.source.number, job.params) == ("curate", 1, {"operations": operations})
+    assert (job.kind, job.source.number) == ("curate", 1)
+    assert job.params["operations"][0]["op"] == "near_dedup"
+    assert job.params["operations"][0]["threshold"] == 0.9
     assert response.json()["status"] == "queued"
 
 
