@@ -39,7 +39,9 @@ from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
 from r1studio.runs.tasks import supervise_run
 
-StageConfig = BaseModel  # one of pipeline.config's GRPOStage, SFTStage, GenerateStage, EvaluateStage
+StageConfig = (
+    BaseModel  # one of pipeline.config's GRPOStage, SFTStage, GenerateStage, EvaluateStage
+)
 
 # Training goes to GPU workers; sampling and evaluation are the light stages.
 QUEUE_FOR_KIND = {"grpo": "gpu", "sft": "gpu", "generate": "cpu", "evaluate": "cpu"}

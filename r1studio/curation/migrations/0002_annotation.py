@@ -7,118 +7,277 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0001_datasets'),
+        ("curation", "0001_datasets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AnnotationQueue',
+            name="AnnotationQueue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('source_filters', models.JSONField(blank=True, default=dict, help_text='The trace filters the items came from')),
-                ('questions', models.JSONField(default=dict, help_text='{"verdict": true, "edit": true, "rating": true, "tags": [...], "note": true}')),
-                ('overlap', models.PositiveSmallIntegerField(default=1)),
-                ('lease_seconds', models.PositiveIntegerField(default=1800)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('annotators', models.ManyToManyField(blank=True, related_name='annotation_queues', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='annotation_queues', to='curation.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "source_filters",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The trace filters the items came from"
+                    ),
+                ),
+                (
+                    "questions",
+                    models.JSONField(
+                        default=dict,
+                        help_text='{"verdict": true, "edit": true, "rating": true, "tags": [...], "note": true}',
+                    ),
+                ),
+                ("overlap", models.PositiveSmallIntegerField(default=1)),
+                ("lease_seconds", models.PositiveIntegerField(default=1800)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "annotators",
+                    models.ManyToManyField(
+                        blank=True, related_name="annotation_queues", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="annotation_queues",
+                        to="curation.datasetversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AnnotationItem',
+            name="AnnotationItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(help_text='Order in the queue')),
-                ('data', models.JSONField(help_text='problem, reference, think, answer, completion, source, checks, group')),
-                ('source_ref', models.CharField(blank=True, default='', max_length=200)),
-                ('group_key', models.CharField(blank=True, db_index=True, default='', max_length=64)),
-                ('gold_verdict', models.CharField(blank=True, choices=[('accept', 'accept'), ('reject', 'reject')], default='', max_length=10)),
-                ('labels_done', models.PositiveSmallIntegerField(default=0)),
-                ('resolved', models.JSONField(blank=True, help_text='The final label after review', null=True)),
-                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='curation.annotationqueue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(help_text="Order in the queue")),
+                (
+                    "data",
+                    models.JSONField(
+                        help_text="problem, reference, think, answer, completion, source, checks, group"
+                    ),
+                ),
+                ("source_ref", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "group_key",
+                    models.CharField(blank=True, db_index=True, default="", max_length=64),
+                ),
+                (
+                    "gold_verdict",
+                    models.CharField(
+                        blank=True,
+                        choices=[("accept", "accept"), ("reject", "reject")],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("labels_done", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "resolved",
+                    models.JSONField(
+                        blank=True, help_text="The final label after review", null=True
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="curation.annotationqueue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['queue', 'position'],
+                "ordering": ["queue", "position"],
             },
         ),
         migrations.CreateModel(
-            name='Guideline',
+            name="Guideline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('text', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guidelines', to='curation.annotationqueue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("text", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guidelines",
+                        to="curation.annotationqueue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['queue', '-number'],
+                "ordering": ["queue", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='Label',
+            name="Label",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('draft', 'draft'), ('submitted', 'submitted'), ('skipped', 'skipped')], default='draft', max_length=10)),
-                ('verdict', models.CharField(blank=True, choices=[('accept', 'accept'), ('reject', 'reject')], default='', max_length=10)),
-                ('rating', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('think', models.TextField(blank=True, default='')),
-                ('answer', models.TextField(blank=True, default='')),
-                ('edited', models.BooleanField(default=False)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('note', models.TextField(blank=True, default='')),
-                ('checks', models.JSONField(blank=True, default=dict, help_text='Verifier and R1 checks on save')),
-                ('flagged', models.BooleanField(default=False, help_text='The edit broke the answer or format')),
-                ('guideline', models.PositiveIntegerField(default=0, help_text='Guideline version in force')),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('seconds', models.FloatField(default=0.0, help_text='Time spent on the item')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='curation.annotationitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "draft"),
+                            ("submitted", "submitted"),
+                            ("skipped", "skipped"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        blank=True,
+                        choices=[("accept", "accept"), ("reject", "reject")],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("rating", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("think", models.TextField(blank=True, default="")),
+                ("answer", models.TextField(blank=True, default="")),
+                ("edited", models.BooleanField(default=False)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("note", models.TextField(blank=True, default="")),
+                (
+                    "checks",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Verifier and R1 checks on save"
+                    ),
+                ),
+                (
+                    "flagged",
+                    models.BooleanField(
+                        default=False, help_text="The edit broke the answer or format"
+                    ),
+                ),
+                (
+                    "guideline",
+                    models.PositiveIntegerField(default=0, help_text="Guideline version in force"),
+                ),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("seconds", models.FloatField(default=0.0, help_text="Time spent on the item")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labels",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labels",
+                        to="curation.annotationitem",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Lease',
+            name="Lease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='leases', to='curation.annotationitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="leases",
+                        to="curation.annotationitem",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='annotationitem',
-            index=models.Index(fields=['queue', 'labels_done', 'position'], name='item_open'),
+            model_name="annotationitem",
+            index=models.Index(fields=["queue", "labels_done", "position"], name="item_open"),
         ),
         migrations.AddConstraint(
-            model_name='annotationitem',
-            constraint=models.UniqueConstraint(fields=('queue', 'position'), name='curation_item_position'),
+            model_name="annotationitem",
+            constraint=models.UniqueConstraint(
+                fields=("queue", "position"), name="curation_item_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='guideline',
-            constraint=models.UniqueConstraint(fields=('queue', 'number'), name='curation_guideline_number'),
+            model_name="guideline",
+            constraint=models.UniqueConstraint(
+                fields=("queue", "number"), name="curation_guideline_number"
+            ),
         ),
         migrations.AddIndex(
-            model_name='label',
-            index=models.Index(fields=['annotator', 'status'], name='label_mine'),
+            model_name="label",
+            index=models.Index(fields=["annotator", "status"], name="label_mine"),
         ),
         migrations.AddConstraint(
-            model_name='label',
-            constraint=models.UniqueConstraint(fields=('item', 'annotator'), name='curation_label_once'),
+            model_name="label",
+            constraint=models.UniqueConstraint(
+                fields=("item", "annotator"), name="curation_label_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lease',
-            constraint=models.UniqueConstraint(fields=('item', 'annotator'), name='curation_lease_once'),
+            model_name="lease",
+            constraint=models.UniqueConstraint(
+                fields=("item", "annotator"), name="curation_lease_once"
+            ),
         ),
     ]
