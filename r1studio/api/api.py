@@ -33,9 +33,12 @@ from r1studio.api.schemas import (
     TracePageOut,
 )
 from r1studio.core.roles import RESEARCHER, role_required, user_has_role
+from r1studio.metrics.selectors import run_metric_names as metric_names
+from r1studio.metrics.selectors import run_metrics_series
 from r1studio.runs import selectors, services
 from r1studio.runs.models import Run
 from r1studio.traces.filters import TraceFilters
+from r1studio.traces.selectors import traces_page
 
 
 def _docs_for_researchers(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -184,8 +187,6 @@ def run_metrics(
     after_step: int | None = None,
 ) -> Any:
     """One metric series, downsampled to `max_points` keeping minima and maxima."""
-    from r1studio.metrics.selectors import run_metrics_series
-
     run = _run(request, run_id)
     return run_metrics_series(
         run=run, name=name, max_points=max_points, smoothing=smoothing, after_step=after_step
@@ -195,9 +196,7 @@ def run_metrics(
 @api.get("/runs/{run_id}/metric-names", response={200: list[str], **ERRORS}, tags=["metrics"])
 def run_metric_names(request: HttpRequest, run_id: int) -> Any:
     """The names of the run's metric series."""
-    from r1studio.metrics.selectors import run_metric_names as names
-
-    return names(run=_run(request, run_id))
+    return metric_names(run=_run(request, run_id))
 
 
 @api.get("/runs/{run_id}/traces", response={200: TracePageOut, **ERRORS}, tags=["traces"])
@@ -209,8 +208,6 @@ def run_traces(
     limit: int = Query(50, ge=1, le=500),
 ) -> Any:
     """One page of the run's traces, newest first (keyset pagination: pass `next` as `after`)."""
-    from r1studio.traces.selectors import traces_page
-
     run = _run(request, run_id)
     items, next_cursor = traces_page(
         user=request.auth, run=run, after=after, limit=limit, **filters.selector_kwargs()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from r1studio.core.embedded_redis import EmbeddedRedis
+from r1studio.core.embedded_redis import EmbeddedRedis, start_embedded_redis
 
 PR_SET_PDEATHSIG = 1
 MAX_RESTARTS = 5
@@ -135,8 +135,6 @@ class Launcher:
 
     def restart_redis(self) -> bool:
         """Start the embedded Redis again on its port and password; False when it cannot."""
-        from r1studio.core.embedded_redis import start_embedded_redis
-
         old = self.redis
         assert old is not None
         backoff = self._may_restart(self.redis_restarts)

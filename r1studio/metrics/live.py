@@ -23,7 +23,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from r1studio.metrics.selectors import run_metrics_after
 from r1studio.runs.live import channel, json_safe, publish, run_state  # noqa: F401 - re-exported
+from r1studio.runs.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,6 @@ def _db(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _snapshot(run_id: int, after_step: int | None) -> dict[str, Any] | None:
-    from r1studio.metrics.selectors import run_metrics_after
-    from r1studio.runs.models import Run
-
     run = Run.objects.filter(pk=run_id).first()
     if run is None:
         return None
@@ -76,8 +75,6 @@ def _snapshot(run_id: int, after_step: int | None) -> dict[str, Any] | None:
 
 
 def _status(run_id: int) -> dict[str, Any] | None:
-    from r1studio.runs.models import Run
-
     run = Run.objects.filter(pk=run_id).first()
     return run_state(run) if run is not None else None
 
