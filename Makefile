@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/traces.py
 	$(BIN)/python bench/load.py --db both
 	$(BIN)/python bench/annotation.py
+	$(BIN)/python bench/curation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
