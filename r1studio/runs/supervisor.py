@@ -55,6 +55,8 @@ TRAINING_KINDS = ("grpo", "sft")
 REPEATS_STEPS_ON_RESUME = TRAINING_KINDS
 # Errors that mean "the database is away for now" (restart, network): the supervisor waits.
 DATABASE_AWAY = (OperationalError, InterfaceError)
+# How long the end of a run waits for a database that went away (a restart) before failing.
+DATABASE_WAIT_SECONDS = 600
 # Consecutive failures of anything else before the run is failed instead of looping.
 MAX_TICK_FAILURES = 3
 PROJECT_ROOT = Path(settings.BASE_DIR)
@@ -280,8 +282,23 @@ class Supervision:
             time.sleep(TICK_SECONDS)
         # Children of the stage (data loaders, a vLLM server) die with it.
         _signal_group(self.proc.pid, signal.SIGKILL)
-        self.ingest()
+        when_database_back(self.ingest, self.run.pk)
         return code
+
+
+def when_database_back(action: Any, run_id: int, wait: float = DATABASE_WAIT_SECONDS) -> Any:
+    """`action()`, retried while the database is away (a restart) for up to `wait` seconds:
+    a stage that ended during an outage still gets its last events and its outcome stored."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return action()
+        except DATABASE_AWAY as error:
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("run %s: database unavailable (%s); retrying", run_id, error)
+            close_old_connections()
+            time.sleep(1.0)
 
 
 def _failure(run: Run, code: int) -> tuple[str, str]:
@@ -386,7 +403,10 @@ def supervise(run_id: int, *, hostname: str) -> str | None:
         ingest.events_publish(run.pk, ingest.run_state_payload(run))
         supervision = Supervision(run, proc, skip_until_step=skip_until_step)
         code = supervision.loop()
-        return finish(run, code, cancelled=supervision.cancelled, lost=supervision.lost)
+        return when_database_back(
+            lambda: finish(run, code, cancelled=supervision.cancelled, lost=supervision.lost),
+            run.pk,
+        )
     except Exception as error:
         logger.exception("run %s: supervisor failed", run_id)
         if proc is not None and proc.poll() is None:
