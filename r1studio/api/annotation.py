@@ -23,12 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Path, Router, Schema, Status
-from ninja.security import SessionAuth
 from pydantic import AfterValidator, Field
 
-from r1studio.api.auth import ApiTokenAuth
+from r1studio.api.auth import RESEARCHER_AUTH
+from r1studio.api.parsing import no_nul
 from r1studio.api.schemas import ErrorOut
-from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.curation.annotation import agreement, queues, services
 from r1studio.curation.annotation.labelling import label_checks, queue_questions
 from r1studio.curation.annotation.models import AnnotationItem, AnnotationQueue, Label
@@ -44,48 +43,13 @@ MAX_TAGS = 100
 MAX_TAG = 100
 
 
-def _no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in a value: PostgreSQL cannot store them in text."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("NUL characters (\\x00) are not allowed")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG), AfterValidator(_no_nul)]
-Username = Annotated[str, Field(min_length=1, max_length=150), AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(no_nul)]
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG), AfterValidator(no_nul)]
+Username = Annotated[str, Field(min_length=1, max_length=150), AfterValidator(no_nul)]
 Verdict = Literal["accept", "reject"]
 
 
-# --- who may call what ------------------------------------------------------------------------
-
-
-def _researcher_only(user: Any) -> Any:
-    if user is not None and not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("Queues are made, read and promoted by researchers.")
-    return user
-
-
-class _ResearcherToken(ApiTokenAuth):
-    def authenticate(self, request: HttpRequest, token: str) -> Any | None:
-        return _researcher_only(super().authenticate(request, token))
-
-
-class _ResearcherSession(SessionAuth):
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any | None:
-        return _researcher_only(super().authenticate(request, key))
-
-
-# An annotator is refused before the body is parsed (else a bad body would answer 422 first).
-RESEARCHERS = [_ResearcherToken(), _ResearcherSession()]
+# --- who may call what (researcher endpoints take auth=RESEARCHER_AUTH) ---------------------
 
 router = Router(tags=["annotation"])
 
@@ -342,7 +306,7 @@ def _users(usernames: list[str]) -> list[Any]:
     return users
 
 
-@router.post("/queues", auth=RESEARCHERS, response={201: QueueOut, **ERRORS})
+@router.post("/queues", auth=RESEARCHER_AUTH, response={201: QueueOut, **ERRORS})
 def create_queue(request: HttpRequest, body: QueueCreateIn) -> Any:
     """Make a queue of the rows of a dataset version (`dataset`, `version`) or of the traces
     passing a filter (`traces`), with its questions, overlap, annotators and guidelines."""
@@ -370,7 +334,7 @@ def create_queue(request: HttpRequest, body: QueueCreateIn) -> Any:
     return Status(201, _queue_out(queue))
 
 
-@router.get("/queues/{queue_id}", auth=RESEARCHERS, response={200: QueueDetailOut, **ERRORS})
+@router.get("/queues/{queue_id}", auth=RESEARCHER_AUTH, response={200: QueueDetailOut, **ERRORS})
 def get_queue(request: HttpRequest, queue_id: int = Path(..., ge=1, le=MAX_ID)) -> Any:
     """A queue with its dashboard: progress, per-annotator throughput, time per item and gold
     accuracy, and agreement per guideline version (on at most `agreement_limit` items)."""
@@ -386,7 +350,9 @@ def get_queue(request: HttpRequest, queue_id: int = Path(..., ge=1, le=MAX_ID)) 
     }
 
 
-@router.post("/queues/{queue_id}/promote", auth=RESEARCHERS, response={201: VersionOut, **ERRORS})
+@router.post(
+    "/queues/{queue_id}/promote", auth=RESEARCHER_AUTH, response={201: VersionOut, **ERRORS}
+)
 def promote_queue(
     request: HttpRequest, body: PromoteIn, queue_id: int = Path(..., ge=1, le=MAX_ID)
 ) -> Any:

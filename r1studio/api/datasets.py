@@ -17,18 +17,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.errors import HttpError
-from ninja.security import SessionAuth
 from pydantic import Field, field_validator
 
-from r1studio.api.auth import ApiTokenAuth
+from r1studio.api.auth import RESEARCHER_AUTH
+from r1studio.api.parsing import no_nul
 from r1studio.api.schemas import ErrorOut
-from r1studio.core.roles import RESEARCHER, user_has_role
 from r1studio.curation import exports, selectors
 from r1studio.curation.browse import SEARCH_CAP
 from r1studio.curation.curate import curation_start
@@ -36,35 +34,11 @@ from r1studio.curation.imports import ImportProblem, import_start
 from r1studio.curation.models import Dataset, DatasetJob, DatasetKind, DatasetVersion
 from r1studio.curation.services import DatasetError, dataset_create
 
-
-def _researcher_only(user: Any) -> Any:
-    if user is not None and not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("The datasets API needs the researcher role.")
-    return user
-
-
-class _ResearcherToken(ApiTokenAuth):
-    def authenticate(self, request: HttpRequest, token: str) -> Any | None:
-        return _researcher_only(super().authenticate(request, token))
-
-
-class _ResearcherSession(SessionAuth):
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any | None:
-        return _researcher_only(super().authenticate(request, key))
-
-
-router = Router(auth=[_ResearcherToken(), _ResearcherSession()], tags=["datasets"])
+router = Router(auth=RESEARCHER_AUTH, tags=["datasets"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 # --- bodies ----------------------------------------------------------------------------------
-
-
-def _no_nul(value: Any) -> Any:
-    # PostgreSQL cannot store NUL characters in text or JSON.
-    if "\x00" in json.dumps(value) or "\\u0000" in json.dumps(value):
-        raise ValueError("NUL characters (\\x00) are not allowed")
-    return value
 
 
 class DatasetIn(Schema):
@@ -72,7 +46,7 @@ class DatasetIn(Schema):
     kind: str = Field(DatasetKind.OTHER, description=f"One of {', '.join(DatasetKind.values)}.")
     description: str = ""
 
-    _checked = field_validator("name", "kind", "description")(_no_nul)
+    _checked = field_validator("name", "kind", "description")(no_nul)
 
 
 class VersionOut(Schema):
@@ -142,7 +116,7 @@ class CurateIn(Schema):
         '[{"op": "near_dedup", "threshold": 0.9}, {"op": "decontaminate"}]'
     )
 
-    _checked = field_validator("operations")(_no_nul)
+    _checked = field_validator("operations")(no_nul)
 
 
 # --- helpers ---------------------------------------------------------------------------------

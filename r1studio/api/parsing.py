@@ -53,3 +53,19 @@ def add_body_error_handlers(api: NinjaAPI) -> None:
 
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(RequestDataTooBig, too_big)
+
+
+def no_nul(value: Any) -> Any:
+    """Refuse NUL characters anywhere in a value (a pydantic validator): PostgreSQL cannot
+    store them in text or JSON."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL characters (\\x00) are not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key)
+            no_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            no_nul(item)
+    return value
