@@ -44,13 +44,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python bench/rewards.py
-	$(BIN)/python bench/recipe.py
-	$(BIN)/python bench/metrics.py
-	$(BIN)/python bench/traces.py
-	$(BIN)/python bench/load.py --db both
-	$(BIN)/python bench/annotation.py
-	$(BIN)/python bench/curation.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "r1studio.curation",
     "r1studio.evals",
     "r1studio.workers",
+    "r1studio.recipes",
     "r1studio.api",
     "ninja",
     "axes",

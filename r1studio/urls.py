@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("r1studio.curation.urls")),
     path("benchmarks/", include("r1studio.evals.urls")),
     path("workers/", include("r1studio.workers.urls")),
+    path("", include("r1studio.recipes.urls")),  # /recipes/..., /lineage/...
     path("api/", include("r1studio.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -33,6 +33,15 @@ class RunKind(models.TextChoices):
     EVALUATE = "evaluate", "evaluate"
 
 
+class RunExecutor(models.TextChoices):
+    """Who runs the stage: a local Celery worker (the supervisor spawns it), a script outside the
+    studio that reports over HTTP (`external`), or a Ray cluster job the studio submitted."""
+
+    WORKER = "worker", "worker"
+    EXTERNAL = "external", "external script"
+    RAY = "ray", "Ray cluster"
+
+
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 ENDED_STATUSES = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
 
@@ -42,6 +51,7 @@ class Run(models.Model):
 
     Status = RunStatus
     Kind = RunKind
+    Executor = RunExecutor
 
     name = models.CharField(max_length=200)
     tags = models.CharField(
@@ -60,6 +70,9 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs"
     )
     kind = models.CharField(max_length=16, choices=RunKind.choices)
+    executor = models.CharField(
+        max_length=16, choices=RunExecutor.choices, default=RunExecutor.WORKER
+    )
     config = models.JSONField(default=dict, help_text="The stage config (pipeline.config)")
     status = models.CharField(
         max_length=16, choices=RunStatus.choices, default=RunStatus.DRAFT, db_index=True
