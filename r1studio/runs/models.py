@@ -139,3 +139,21 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} step {self.step}"
+
+
+class RunToken(models.Model):
+    """A bearer token that may send events to one run over HTTP (`POST /api/runs/<id>/events`)
+    and nothing else. Only its SHA-256 hash is stored; the token is shown once, when made.
+    Making a new token for a run revokes the older ones (r1studio.runs.remote)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… (run {self.run_id})"
