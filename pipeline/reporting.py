@@ -49,12 +49,22 @@ class Reporter(Protocol):
 
     run_dir: Path
 
-    def status(self, state: str, message: str = "", total_steps: int | None = None) -> None: ...
+    def status(
+        self, state: str, message: str = "", total_steps: int | None = None, **fields: Any
+    ) -> None: ...
     def metrics(self, step: int, values: dict[str, Any]) -> None: ...
     def samples(self, step: int, items: list[dict]) -> None: ...
     def checkpoint(self, step: int, path: str) -> None: ...
     def eval(
-        self, step: int, benchmark: str, metrics: dict, n_samples: int, items: list[dict]
+        self,
+        step: int,
+        benchmark: str,
+        metrics: dict,
+        n_samples: int,
+        items: list[dict],
+        *,
+        decoding: dict | None = None,
+        problems: list[dict] | None = None,
     ) -> None: ...
     def dataset(self, path: str, rows: int, kind: str) -> None: ...
     def log(self, level: str, message: str) -> None: ...
@@ -154,8 +164,11 @@ class JsonlReporter:
             self._file.flush()
         echo(event)
 
-    def status(self, state: str, message: str = "", total_steps: int | None = None) -> None:
-        self._write("status", state=state, message=message, total_steps=total_steps)
+    def status(
+        self, state: str, message: str = "", total_steps: int | None = None, **fields: Any
+    ) -> None:
+        # `fields`: e.g. the `environment` of a `started` event (pipeline.environment)
+        self._write("status", state=state, message=message, total_steps=total_steps, **fields)
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
         numbers = _numeric(values)
@@ -169,10 +182,30 @@ class JsonlReporter:
         self._write("checkpoint", step, path=str(path))
 
     def eval(
-        self, step: int, benchmark: str, metrics: dict, n_samples: int, items: list[dict]
+        self,
+        step: int,
+        benchmark: str,
+        metrics: dict,
+        n_samples: int,
+        items: list[dict],
+        *,
+        decoding: dict | None = None,
+        problems: list[dict] | None = None,
     ) -> None:
+        # decoding and problems came later: events without them stay valid (older runs).
+        extra: dict[str, Any] = {}
+        if decoding is not None:
+            extra["decoding"] = decoding
+        if problems is not None:
+            extra["problems"] = problems
         self._write(
-            "eval", step, benchmark=benchmark, metrics=metrics, n_samples=n_samples, items=items
+            "eval",
+            step,
+            benchmark=benchmark,
+            metrics=metrics,
+            n_samples=n_samples,
+            items=items,
+            **extra,
         )
 
     def dataset(self, path: str, rows: int, kind: str) -> None:

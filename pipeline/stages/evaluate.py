@@ -12,11 +12,10 @@ that already have a results file are not run again.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline import rewards
+from pipeline import evalstats, rewards
 from pipeline.data import benchmark_label, build_prompt, load_benchmark
 from pipeline.reporting import Reporter, stop_requested
 from pipeline.stages.common import (
@@ -47,8 +46,10 @@ def score_completions(
     grader: Any,
     think_prefilled: bool = False,
     tokenizer: Any = None,
+    seed: int = 0,
 ) -> tuple[dict[str, float], list[dict]]:
-    """pass@1, cons@k and shape metrics for sampled completions, plus per-problem items."""
+    """pass@1 (with its standard error and a bootstrap 95 % interval over problems), cons@k and
+    shape metrics for sampled completions, plus one item per problem."""
     flat_prompts, flat_completions, columns = flat_samples(problems, prompts, completions)
     scores = (
         grader(prompts=flat_prompts, completions=flat_completions, **columns)
@@ -56,30 +57,35 @@ def score_completions(
         else []
     )
     lengths = completion_token_lengths(tokenizer, flat_completions) if tokenizer else []
+    math_answers = getattr(grader, "__name__", "") == "accuracy"
 
-    items, offset = [], 0
-    pass_sum = cons_sum = think_first = well_formed = 0.0
-    for row, outs in zip(problems, completions, strict=True):
+    items, rates, offset = [], [], 0
+    cons_sum = think_first = well_formed = 0.0
+    for index, (row, outs) in enumerate(zip(problems, completions, strict=True)):
         grades = [bool(s is not None and s >= 1.0) for s in scores[offset : offset + len(outs)]]
         parsed = [parse_completion(t, think_prefilled) for t in outs]
         offset += len(outs)
-        votes = Counter(p.answer for p in parsed if p.answer)
-        majority = votes.most_common(1)[0][0] if votes else None
-        cons = majority is not None and any(
-            g for g, p in zip(grades, parsed, strict=True) if p.answer == majority
-        )
+        answers = [
+            rewards.extract_answer(t) if math_answers else p.answer
+            for t, p in zip(outs, parsed, strict=True)
+        ]
+        first, _ = vote(answers, grades, math_answers)
+        cons = first is not None and grades[first]
         passed = sum(grades) / len(grades) if grades else 0.0
-        pass_sum += passed
+        rates.append(passed)
         cons_sum += cons
         think_first += sum(p.think_first for p in parsed) / max(1, len(parsed))
         well_formed += sum(p.well_formed for p in parsed) / max(1, len(parsed))
         items.append(
             {
+                "id": problem_id(row, index),
                 "problem": row["problem"],
                 "reference": row.get("answer"),
                 "pass@1": passed,
+                "n_correct": sum(grades),
+                "n": len(grades),
                 "cons": bool(cons),
-                "majority_answer": majority,
+                "majority_answer": None if first is None else answers[first],
                 "correct": grades,
                 "completions": outs,
             }
@@ -87,15 +93,89 @@ def score_completions(
     n = max(1, len(problems))
     k = max((len(c) for c in completions), default=1)
     metrics = {
-        "pass@1": pass_sum / n,
+        "pass@1": evalstats.mean(rates),
         f"cons@{k}": cons_sum / n,
         "think_first": think_first / n,
         "well_formed": well_formed / n,
         "n_problems": float(len(problems)),
     }
+    se = evalstats.pass_at_1_se(rates)
+    interval = evalstats.bootstrap_ci(rates, seed=seed)
+    if se is not None and interval is not None:
+        metrics["pass@1_se"] = se
+        metrics["pass@1_ci_low"], metrics["pass@1_ci_high"] = interval
     if lengths:
         metrics["mean_length"] = sum(lengths) / len(lengths)
     return metrics, items
+
+
+# Distinct wrong answers compared pairwise with math-verify; beyond this many, by text only
+# (the comparisons grow with the square, and so many distinct answers rarely win a vote).
+MAX_MERGED_ANSWERS = 16
+
+
+def vote(
+    answers: list[str | None], grades: list[bool], math_answers: bool
+) -> tuple[int | None, int]:
+    """cons@k's majority vote: ``(index of the majority's first sample, votes)``.
+
+    Correct samples all equal the reference, so they vote as one answer whatever their text
+    (``0.5`` and ``\\frac{1}{2}``); wrong maths answers are merged by math-verify too.
+    """
+    keys = [_CORRECT if g else a for a, g in zip(answers, grades, strict=True)]
+    same = None
+    if math_answers and len({k for k in keys if k and k != _CORRECT}) <= MAX_MERGED_ANSWERS:
+        same = _equivalent
+    first, votes = evalstats.majority_vote(keys, same)
+    return first, votes
+
+
+_CORRECT = "\x00correct"
+
+
+def _equivalent(a: str, b: str) -> bool:
+    if _CORRECT in (a, b):
+        return False
+    return rewards.grade(a, b) == 1.0
+
+
+def problem_id(row: dict, index: int) -> str:
+    """A problem's id in its benchmark: its ``id``/``unique_id``/``task_id``, else its index."""
+    for key in ("id", "unique_id", "task_id"):
+        value = row.get(key)
+        if value is not None and str(value).strip():
+            return str(value)
+    return str(index)
+
+
+def problem_results(items: list[dict]) -> list[dict]:
+    """The per-problem results the ``eval`` event carries for every problem: id, n correct of
+    n, the majority answer (cut to 200 characters) and whether it is correct."""
+    return [
+        {
+            "id": item["id"],
+            "n_correct": item["n_correct"],
+            "n": item["n"],
+            "majority_answer": _cut(item["majority_answer"]),
+            "correct": item["cons"],
+        }
+        for item in items
+    ]
+
+
+def _cut(text: str | None, limit: int = 200) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def decoding(temperature: float, top_p: float, n_samples: int, max_new_tokens: int) -> dict:
+    """The decoding settings an ``eval`` event reports (greedy: temperature 0, top-p 1)."""
+    greedy = temperature == 0
+    return {
+        "temperature": float(temperature),
+        "top_p": 1.0 if greedy else float(top_p),
+        "n_samples": 1 if greedy else int(n_samples),
+        "max_new_tokens": int(max_new_tokens),
+    }
 
 
 def evaluate_model(
@@ -118,7 +198,7 @@ def evaluate_model(
         model, tokenizer, prompts, k, temperature, top_p, max_new_tokens, batch_size, seed, on_batch
     )
     return score_completions(
-        problems, prompts, completions, grader, prompt_section.prefill_think, tokenizer
+        problems, prompts, completions, grader, prompt_section.prefill_think, tokenizer, seed
     )
 
 
@@ -176,17 +256,36 @@ def run(config: Any, reporter: Reporter, *, resume: bool = False) -> dict:
             on_batch=on_batch,
         )
         metrics, items = score_completions(
-            rows, prompts, completions, grader, config.prompt.prefill_think, tokenizer
+            rows, prompts, completions, grader, config.prompt.prefill_think, tokenizer, config.seed
         )
         done += len(rows)
-        n_samples = 1 if sampling.temperature == 0 else sampling.k
+        settings = decoding(
+            sampling.temperature, sampling.top_p, sampling.k, sampling.max_new_tokens
+        )
+        n_samples = settings["n_samples"]
+        problems = problem_results(items)
         result_file.write_text(
             json.dumps(
-                {"benchmark": label, "metrics": metrics, "n_samples": n_samples, "items": items},
+                {
+                    "benchmark": label,
+                    "metrics": metrics,
+                    "n_samples": n_samples,
+                    "decoding": settings,
+                    "problems": problems,
+                    "items": items,
+                },
                 ensure_ascii=False,
             )
         )
-        reporter.eval(0, label, metrics, n_samples, [_trim(i) for i in items])
+        reporter.eval(
+            0,
+            label,
+            metrics,
+            n_samples,
+            [_trim(i) for i in items],
+            decoding=settings,
+            problems=problems,
+        )
         reporter.metrics(0, {f"eval/{label}/{k}": v for k, v in metrics.items()})
         summary[label] = metrics
 

@@ -33,7 +33,7 @@ from pipeline.stages.common import (
     train,
     trainer_arguments,
 )
-from pipeline.stages.evaluate import evaluate_model, grader_for
+from pipeline.stages.evaluate import decoding, evaluate_model, grader_for, problem_results
 from pipeline.template import parse_completion
 
 
@@ -232,7 +232,15 @@ def _callbacks(
             metrics, items = evaluate_model(
                 model, tokenizer, problems, config.data, grader, max_new_tokens=max_new
             )
-            reporter.eval(step, label, metrics, 1, items)
+            reporter.eval(
+                step,
+                label,
+                metrics,
+                1,
+                items,
+                decoding=decoding(0.0, 1.0, 1, max_new),
+                problems=problem_results(items),
+            )
             reporter.metrics(step, {f"eval/{label}/{k}": v for k, v in metrics.items()})
 
         class EvalCallback(TrainerCallback):

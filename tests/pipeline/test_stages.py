@@ -56,6 +56,9 @@ def test_grpo_reports_trl_metrics_samples_checkpoints_and_status(grpo_run: Path,
     assert [e["step"] for e in evals] == [15, 30]
     assert {"pass@1", "think_first"} <= set(evals[-1]["metrics"])
     assert len(evals[-1]["items"]) == 64
+    # RL's periodic eval is greedy: one sample per problem, said so, and each problem's result
+    assert evals[-1]["decoding"]["temperature"] == 0.0 and evals[-1]["n_samples"] == 1
+    assert "pass@1_se" in evals[-1]["metrics"] and len(evals[-1]["problems"]) == 64
     # The held-out file goes by the short name the evaluate stage gives it, never its path.
     assert {e["benchmark"] for e in evals} == {"toy-heldout"}
     assert "eval/toy-heldout/pass@1" in events.metric_names(log)
@@ -180,6 +183,23 @@ def test_evaluate_reports_pass_at_1_cons_at_k_and_per_problem_items(
     assert len(item["completions"]) == len(item["correct"]) == 4
     assert item["pass@1"] == sum(item["correct"]) / 4
     assert metrics["pass@1"] == sum(i["pass@1"] for i in evaluation["items"]) / 16
+    # pass@1's standard error and bootstrap interval, the decoding used, every problem's result
+    rates = [i["pass@1"] for i in evaluation["items"]]
+    mean = sum(rates) / 16
+    se = (sum((r - mean) ** 2 for r in rates) / 15 / 16) ** 0.5
+    assert abs(metrics["pass@1_se"] - se) < 1e-9
+    assert metrics["pass@1_ci_low"] <= metrics["pass@1"] <= metrics["pass@1_ci_high"]
+    assert evaluation["decoding"] == {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "n_samples": 4,
+        "max_new_tokens": 32,
+    }
+    problems = evaluation["problems"]
+    assert len(problems) == 16 and len({p["id"] for p in problems}) == 16
+    assert [p["n_correct"] for p in problems] == [sum(i["correct"]) for i in evaluation["items"]]
+    assert {p["n"] for p in problems} == {4}
+    assert sum(p["correct"] for p in problems) / 16 == metrics["cons@4"]
     results = json.loads((run_dir / "eval" / "results.json").read_text())
     assert results["toy-heldout"] == metrics
     saved = json.loads((run_dir / "eval" / "toy-heldout.json").read_text())
