@@ -55,7 +55,14 @@ def _lifecycle(config: Any, reporter: Any, resume: bool, cancel_code: int) -> in
     from pipeline.reporting import stop_requested
     from pipeline.stages.common import quiet_libraries
 
-    reporter.status("started", f"{config.kind} stage" + (" (resume)" if resume else ""))
+    from pipeline.environment import environment
+
+    # The versions this machine runs with: the studio records them on the run (lineage).
+    reporter.status(
+        "started",
+        f"{config.kind} stage" + (" (resume)" if resume else ""),
+        environment=environment(),
+    )
     try:
         quiet_libraries()
         from transformers import set_seed

@@ -16,3 +16,11 @@ class RecipesConfig(AppConfig):
     label = "recipes"
     verbose_name = "Recipes"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # A run's launch record pins each `dataset:NAME@N` it names to the version's content
+        # hash (r1studio.runs.provenance); `runs` calls this, never imports it.
+        from r1studio.recipes.lineage import dataset_ref_describe
+        from r1studio.runs.provenance import input_describer_register
+
+        input_describer_register(prefix="dataset:", describe=dataset_ref_describe)

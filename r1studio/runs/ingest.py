@@ -29,6 +29,7 @@ from pipeline.data import benchmark_label
 from r1studio.runs.events import events_dispatch
 from r1studio.runs.live import publish, run_state
 from r1studio.runs.models import Checkpoint, Run
+from r1studio.runs.provenance import environment_clean
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ def _run_fields(run: Run, events: list[dict], apply_status: bool) -> dict[str, A
             )
         elif kind == "status" and apply_status:
             total = _int(event.get("total_steps")) or total
+            if event.get("state") == "started" and event.get("environment"):
+                # what the worker really ran with (pipeline.environment), for reproducibility
+                fields["environment"] = environment_clean(event["environment"])
             if event.get("state") == "failed":
                 fields["error"], fields["traceback"] = split_traceback(
                     str(event.get("message", ""))

@@ -98,6 +98,17 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(null=True, blank=True)
+    # Reproducibility (r1studio.runs.provenance): recorded at launch, and `environment` from
+    # the stage's `started` event, i.e. the machine that really ran it.
+    config_hash = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, help_text="sha256 of the config"
+    )
+    lineage = models.JSONField(
+        default=dict, blank=True, help_text="{seed, inputs: [{loc, ref, sha256...}], model}"
+    )
+    environment = models.JSONField(
+        default=dict, blank=True, help_text="{python, git_commit, packages} the stage ran with"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -36,6 +36,7 @@ from r1studio.runs.inputs import (
     config_references,
 )
 from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
+from r1studio.runs.provenance import launch_record
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
 from r1studio.runs.tasks import supervise_run
 
@@ -237,6 +238,7 @@ def run_launch(*, run: Run, user: Any, parsed: StageConfig | None = None) -> Run
     updated = Run.objects.filter(pk=run.pk, status=RunStatus.DRAFT).update(
         status=RunStatus.QUEUED,
         config=config,
+        **launch_record(config),  # config hash, input hashes, parent checkpoint, seed
         kind=config["kind"],
         run_dir=run_dir,
         queued_at=timezone.now(),
