@@ -152,6 +152,11 @@ R1STUDIO_WORKER_OFFLINE_AFTER = 60
 R1STUDIO_RUN_HEARTBEAT_SECONDS = env_int("R1STUDIO_RUN_HEARTBEAT_SECONDS", 5, minimum=1)
 R1STUDIO_LOST_AFTER_SECONDS = env_int("R1STUDIO_LOST_AFTER_SECONDS", 60, minimum=1)
 R1STUDIO_CANCEL_GRACE_SECONDS = env_int("R1STUDIO_CANCEL_GRACE_SECONDS", 30, minimum=1)
+# An external run (a script reporting over HTTP; it heartbeats every 30 s when idle) is marked
+# `lost` after this long without a batch; it is running again when it next reports.
+R1STUDIO_EXTERNAL_LOST_AFTER_SECONDS = env_int(
+    "R1STUDIO_EXTERNAL_LOST_AFTER_SECONDS", 300, minimum=1
+)
 # Training stages (grpo, sft) on a worker with several GPUs run under `accelerate launch` with
 # this many processes; 1 runs the stage as a plain process.
 R1STUDIO_TRAIN_PROCESSES = env_int("R1STUDIO_TRAIN_PROCESSES", 1, minimum=1)

@@ -22,12 +22,15 @@ from ninja import NinjaAPI, Query, Status
 
 from r1studio.api.auth import API_AUTH
 from r1studio.api.datasets import router as datasets_router
+from r1studio.api.ingest import router as ingest_router
 from r1studio.api.parsing import JsonOnlyParser, add_body_error_handlers
 from r1studio.api.schemas import (
     ErrorOut,
+    RunCreatedOut,
     RunCreateIn,
     RunDetailOut,
     RunOut,
+    RunTokenOut,
     SeriesOut,
     TraceOut,
     TracePageOut,
@@ -35,7 +38,7 @@ from r1studio.api.schemas import (
 from r1studio.core.roles import RESEARCHER, role_required, user_has_role
 from r1studio.metrics.selectors import run_metric_names as metric_names
 from r1studio.metrics.selectors import run_metrics_series
-from r1studio.runs import selectors, services
+from r1studio.runs import remote, selectors, services
 from r1studio.runs.models import Run
 from r1studio.traces.filters import TraceFilters
 from r1studio.traces.selectors import traces_page
@@ -59,6 +62,7 @@ api = NinjaAPI(
 add_body_error_handlers(api)
 api.add_router("", datasets_router)  # /datasets, /dataset-jobs (r1studio/api/datasets.py)
 api.add_router("", "r1studio.api.annotation.router")  # queues, next item, labels, promote
+api.add_router("", ingest_router)  # POST /runs/{id}/events with a run token (api/ingest.py)
 
 ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -100,6 +104,7 @@ def _out(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "name": run.name,
         "owner": run.owner.get_username(),
         "kind": run.kind,
+        "executor": run.executor,
         "status": run.status,
         "step": run.step,
         "total_steps": run.total_steps,
@@ -127,11 +132,28 @@ def _out(run: Run, *, detail: bool = False) -> dict[str, Any]:
     return data
 
 
-@api.post("/runs", response={201: RunDetailOut, **ERRORS}, tags=["runs"])
+@api.post("/runs", response={201: RunCreatedOut, **ERRORS}, tags=["runs"])
 def create_run(request: HttpRequest, body: RunCreateIn) -> Any:
-    """Create a draft run from a stage config (validated; 422 names the bad fields)."""
-    run = services.run_create(user=_researcher(request), name=body.name, config=body.config)
+    """Create a draft run from a stage config (validated; 422 names the bad fields).
+
+    With `"external": true`, a run that a script outside the studio reports to (the
+    `R1StudioCallback` of pipeline/callback.py does this for you): it waits `queued` for its
+    first batch of events at `POST /api/runs/{id}/events`, sent with the `token` of this answer.
+    """
+    user = _researcher(request)
+    if body.external:
+        run, token = remote.run_create_external(
+            user=user, name=body.name, kind=body.kind, config=body.config
+        )
+        return Status(201, {**_out(run, detail=True), "token": token})
+    run = services.run_create(user=user, name=body.name, config=body.config)
     return Status(201, _out(run, detail=True))
+
+
+@api.post("/runs/{run_id}/token", response={200: RunTokenOut, **ERRORS}, tags=["runs"])
+def new_run_token(request: HttpRequest, run_id: int) -> Any:
+    """A new token for an external (or Ray) run's HTTP ingest; its older tokens stop working."""
+    return {"token": remote.run_token_rotate(run=_run(request, run_id), user=request.auth)}
 
 
 @api.get("/runs", response={200: list[RunOut], **ERRORS}, tags=["runs"])

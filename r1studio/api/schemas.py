@@ -12,9 +12,17 @@ from pydantic import Field, field_validator
 class RunCreateIn(Schema):
     name: str = Field("", description="Run name (default: '<kind> run').")
     config: dict[str, Any] = Field(
+        default_factory=dict,
         description="A stage config: pipeline.config's GRPOStage, SFTStage, GenerateStage or "
-        "EvaluateStage as JSON (`kind` picks which)."
+        "EvaluateStage as JSON (`kind` picks which). For an external run: any record of what "
+        "the script runs (kept as is, not validated).",
     )
+    external: bool = Field(
+        False,
+        description="A run that a script outside the studio reports to over HTTP "
+        "(POST /api/runs/{id}/events with the `token` of the answer); no worker runs it.",
+    )
+    kind: str = Field("grpo", description="External runs: grpo, sft, generate or evaluate.")
 
     @field_validator("name")
     @classmethod
@@ -45,6 +53,7 @@ class RunOut(Schema):
     name: str
     owner: str
     kind: str
+    executor: str = Field("worker", description="worker, external or ray")
     status: str
     step: int
     total_steps: int | None
@@ -68,6 +77,18 @@ class RunDetailOut(RunOut):
     traceback: str
     resume_from: str
     checkpoints: list[CheckpointOut]
+
+
+class RunCreatedOut(RunDetailOut):
+    token: str | None = Field(
+        None,
+        description="External runs: the run's token for POST /api/runs/{id}/events, shown "
+        "only this once (POST /api/runs/{id}/token makes a new one)",
+    )
+
+
+class RunTokenOut(Schema):
+    token: str = Field(description="The run's new token (older ones are revoked)")
 
 
 class SeriesOut(Schema):

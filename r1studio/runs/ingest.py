@@ -28,7 +28,7 @@ from django.utils import timezone
 from pipeline.data import benchmark_label
 from r1studio.runs.events import events_dispatch
 from r1studio.runs.live import publish, run_state
-from r1studio.runs.models import Checkpoint, Run
+from r1studio.runs.models import Checkpoint, Run, RunExecutor, RunStatus
 from r1studio.runs.provenance import environment_clean
 
 logger = logging.getLogger(__name__)
@@ -158,6 +158,51 @@ def _run_fields(run: Run, events: list[dict], apply_status: bool) -> dict[str, A
     return fields
 
 
+class RunEndedError(Exception):
+    """Events sent over HTTP for a run that finished, failed or was cancelled."""
+
+
+# An external run's status comes from its own `status` events (it has no supervisor).
+_EXTERNAL_STATES = {
+    "started": RunStatus.RUNNING,
+    "running": RunStatus.RUNNING,
+    "finished": RunStatus.FINISHED,
+    "failed": RunStatus.FAILED,
+    "cancelled": RunStatus.CANCELLED,
+}
+
+
+def _remote_fields(run: Run, events: list[dict]) -> dict[str, Any]:
+    """What a batch received over HTTP changes beyond the points: the heartbeat, and for an
+    external run its status. Raises RunEndedError for a run that ended (a lost external run
+    that reports again was cut off, not dead: it is running again)."""
+    now = timezone.now()
+    external = run.executor == RunExecutor.EXTERNAL
+    revivable = (RunStatus.LOST,) if external else ()
+    if run.is_ended and run.status not in revivable:
+        raise RunEndedError(f"The run is {run.status}; it takes no more events.")
+    fields: dict[str, Any] = {"heartbeat_at": now}
+    if not external:
+        return fields
+    status = run.status
+    if status in (RunStatus.QUEUED, RunStatus.LOST):
+        status = RunStatus.RUNNING  # a batch, even an empty one, says the script is alive
+    for event in events:
+        if event["type"] == "status" and event.get("state") in _EXTERNAL_STATES:
+            status = _EXTERNAL_STATES[event["state"]]
+    if status != run.status:
+        fields["status"] = status
+        if status == RunStatus.RUNNING:
+            fields.update(finished_at=None, error="", traceback="")
+            if run.started_at is None:
+                fields["started_at"] = now
+        else:
+            fields.update(finished_at=now, eta_seconds=None)
+            if status == RunStatus.FINISHED:
+                fields["progress"] = 1.0
+    return fields
+
+
 def events_ingest(
     *,
     run_id: int,
@@ -166,10 +211,16 @@ def events_ingest(
     end_offset: int,
     skip_until_step: int | None = None,
     apply_status: bool = True,
+    remote: bool = False,
 ) -> dict[str, Any] | None:
     """Store one batch and advance `events_offset` from `start_offset` to `end_offset`, in one
     transaction. Returns the live payload to publish, or None when another supervisor already
-    moved the offset (nothing is stored then)."""
+    moved the offset (nothing is stored then).
+
+    The one ingestion path: the supervisor's file tail passes byte offsets; HTTP ingest
+    (r1studio.runs.remote) passes event sequence numbers and `remote=True`, which stamps the
+    heartbeat, refuses an ended run (RunEndedError) and, for an external run, takes its status
+    from its `status` events."""
     if skip_until_step is not None:
         events = [
             e
@@ -181,16 +232,19 @@ def events_ingest(
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.events_offset != start_offset:
             return None
+        extra = _remote_fields(run, events) if remote else {}
         # Metric points, traces, eval results...: stored by the apps that own them.
         stored = events_dispatch(run=run, events=events)
         fields = _run_fields(run, events, apply_status)
+        fields.update(extra)
         fields["events_offset"] = end_offset
         if not Run.objects.filter(pk=run_id, events_offset=start_offset).update(**fields):
             transaction.set_rollback(True)
             return None
     return {
         "run": run_id,
-        "status": run.status,
+        "status": fields.get("status", run.status),
+        "status_changed": fields.get("status", run.status) != run.status,
         "step": fields["step"],
         "total_steps": fields["total_steps"],
         "progress": fields.get("progress", run.progress),

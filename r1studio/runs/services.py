@@ -35,7 +35,7 @@ from r1studio.runs.inputs import (
     config_inputs_resolve,
     config_references,
 )
-from r1studio.runs.models import ENDED_STATUSES, Run, RunStatus
+from r1studio.runs.models import ENDED_STATUSES, Run, RunExecutor, RunStatus
 from r1studio.runs.provenance import launch_record
 from r1studio.runs.selectors import run_can_change, run_last_checkpoint
 from r1studio.runs.tasks import supervise_run
@@ -74,6 +74,13 @@ def _require_change(run: Run, user: Any) -> None:
     _require_researcher(user)
     if not run_can_change(run=run, user=user):
         raise PermissionDenied("Only the run's owner or an admin can change it.")
+
+
+def _require_worker_run(run: Run) -> None:
+    if run.executor == RunExecutor.EXTERNAL:
+        raise RunStateError(
+            "An external run is run by its own script: start the script again to go on."
+        )
 
 
 def config_parse(config: Any, *, machine: bool = False) -> StageConfig:
@@ -286,6 +293,7 @@ def run_resume(*, run: Run, user: Any) -> Run:
     """Queue a failed, lost or cancelled run again in the same run dir, from its last checkpoint
     (the supervisor passes `--resume`; metric points already stored are not stored again)."""
     _require_change(run, user)
+    _require_worker_run(run)
     if run.status not in RESUMABLE_STATUSES:
         raise RunStateError(
             f"Only a failed, lost or cancelled run can be resumed (this is {run.status})."
@@ -314,6 +322,7 @@ def run_resume(*, run: Run, user: Any) -> Run:
 def run_retry(*, run: Run, user: Any) -> Run:
     """A new run with the same config and a fresh run dir, queued at once (`parent` = `run`)."""
     _require_change(run, user)
+    _require_worker_run(run)
     if run.status not in ENDED_STATUSES:
         raise RunStateError("Only an ended run can be retried.")
     retry = run_create(

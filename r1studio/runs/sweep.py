@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from r1studio.core.forksafe import forksafe_db
-from r1studio.runs.models import Run, RunStatus
+from r1studio.runs.models import Run, RunExecutor, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +93,31 @@ def runs_sweep_lost(*, lost_after: float | None = None) -> int:
 
     A run counts as lost when its `heartbeat_at` (or, before the first beat, `started_at`) is
     older than R1STUDIO_LOST_AFTER_SECONDS. The supervisor beats every few seconds, so only a
-    dead worker (killed, machine gone) lets a stamp grow that old.
+    dead worker (killed, machine gone) lets a stamp grow that old. An external run (a script
+    that reports over HTTP, r1studio.runs.remote) beats with each batch it sends, and is lost
+    after R1STUDIO_EXTERNAL_LOST_AFTER_SECONDS (`lost_after` overrides both).
     """
-    seconds = settings.R1STUDIO_LOST_AFTER_SECONDS if lost_after is None else lost_after
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=seconds)
-    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
-    never_beat = Run.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=cutoff
+    worker_seconds = settings.R1STUDIO_LOST_AFTER_SECONDS if lost_after is None else lost_after
+    external_seconds = (
+        settings.R1STUDIO_EXTERNAL_LOST_AFTER_SECONDS if lost_after is None else lost_after
     )
-    message = f"The worker stopped reporting for over {seconds:g} s (killed or its machine gone)."
+    now = timezone.now()
     count = 0
-    for queryset in (stale, never_beat):
-        count += queryset.update(
-            status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
-        )
+    for external, seconds in ((False, worker_seconds), (True, external_seconds)):
+        cutoff = now - timedelta(seconds=seconds)
+        running = Run.objects.filter(status=RunStatus.RUNNING)
+        if external:
+            running = running.filter(executor=RunExecutor.EXTERNAL)
+            message = f"The script stopped reporting for over {seconds:g} s."
+        else:
+            running = running.exclude(executor=RunExecutor.EXTERNAL)
+            message = (
+                f"The worker stopped reporting for over {seconds:g} s (killed or its machine gone)."
+            )
+        stale = running.filter(heartbeat_at__lt=cutoff)
+        never_beat = running.filter(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        for queryset in (stale, never_beat):
+            count += queryset.update(
+                status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
+            )
     return count

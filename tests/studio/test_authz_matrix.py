@@ -163,6 +163,9 @@ EXPECT: dict[str, Rule] = {
     "api:cancel_run": API_RUN_ACTION,
     "api:resume_run": API_RUN_ACTION,
     "api:retry_run": API_RUN_ACTION,
+    "api:new_run_token": API_RUN_ACTION,  # a worker run has no token: its owner gets 403 too
+    # HTTP ingest takes the run's own token only: no session, no user token gets in.
+    "api:post_events": Rule("405 405 405 405 405", post="401 401 401 401 401"),
     # The datasets API: researchers and admins; annotators get 403 before the body is read.
     "api:create_dataset": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # GET lists
     "api:list_datasets": API_LIST,
