@@ -197,6 +197,22 @@ def check_redis_url(name: str, url: str) -> str:
     return url
 
 
+def check_ray_address(name: str, url: str) -> str:
+    """Validate the address of a Ray cluster's dashboard (`http://HOST:8265`, where its Jobs API
+    answers); "" (unset) means no cluster. Returned without a trailing slash."""
+    if not url:
+        return ""
+    expected = "expected the Ray dashboard's address, http://HOST:8265 (or https://)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    except ValueError:
+        raise EnvError(name, f"{expected}, got {_mask(url)!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EnvError(name, f"{expected}, got {_mask(url)!r}")
+    return url.rstrip("/")
+
+
 def secret_key(name: str, key_file: Path) -> str:
     """Return SECRET_KEY from the environment, else from `key_file`, creating it once.
 

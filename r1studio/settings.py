@@ -15,6 +15,7 @@ from pathlib import Path
 from csp.constants import NONE, SELF
 
 from r1studio.env import (
+    check_ray_address,
     check_redis_url,
     env_bool,
     env_header,
@@ -162,6 +163,19 @@ R1STUDIO_EXTERNAL_LOST_AFTER_SECONDS = env_int(
 R1STUDIO_TRAIN_PROCESSES = env_int("R1STUDIO_TRAIN_PROCESSES", 1, minimum=1)
 # A running run with no event for this long gets the "stalled" alert.
 R1STUDIO_STALL_SECONDS = env_int("R1STUDIO_STALL_SECONDS", 900, minimum=1)
+# Ray cluster (r1studio/runs/ray_executor.py): the address of its dashboard, where the Jobs API
+# answers. Unset: no cluster, and the launch form offers the local worker only.
+RAY_ADDRESS = check_ray_address("RAY_ADDRESS", env_str("RAY_ADDRESS"))
+# The Python on the cluster's nodes that has R1 Studio's `pipeline` package installed.
+R1STUDIO_RAY_PYTHON = env_str("R1STUDIO_RAY_PYTHON", "python")
+# Where run folders are on the cluster's nodes (shared storage); unset: the same path as here.
+R1STUDIO_RAY_RUNS_DIR = env_str("R1STUDIO_RAY_RUNS_DIR")
+# GPUs a stage's Ray job asks for unless its launch says otherwise; 0 for CPU-only clusters.
+R1STUDIO_RAY_GPUS = env_int("R1STUDIO_RAY_GPUS", 1, minimum=0)
+# The studio as the cluster's nodes reach it: Ray jobs send their events there (HTTP ingest).
+R1STUDIO_RAY_STUDIO_URL = env_str(
+    "R1STUDIO_RAY_STUDIO_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
+).rstrip("/")
 # Dataset imports: the largest file (or HF save_to_disk folder) an import accepts, in bytes.
 R1STUDIO_MAX_IMPORT_BYTES = env_int("R1STUDIO_MAX_IMPORT_BYTES", 2 * 1024**3, minimum=1)
 # pyarrow's default allocator on Linux (mimalloc) asks for transparent huge pages, which the

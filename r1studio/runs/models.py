@@ -74,6 +74,12 @@ class Run(models.Model):
         max_length=16, choices=RunExecutor.choices, default=RunExecutor.WORKER
     )
     config = models.JSONField(default=dict, help_text="The stage config (pipeline.config)")
+    # A stage on a Ray cluster (r1studio.runs.ray_executor): the job's submission id, and what
+    # its watcher last saw (job status and message, cluster, resources, attempt, log read).
+    job_id = models.CharField(
+        max_length=200, blank=True, default="", help_text="The Ray job's submission id"
+    )
+    job_state = models.JSONField(default=dict, blank=True, help_text="The Ray job as last seen")
     status = models.CharField(
         max_length=16, choices=RunStatus.choices, default=RunStatus.DRAFT, db_index=True
     )
