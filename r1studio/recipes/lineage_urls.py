@@ -2,4 +2,15 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from r1studio.recipes import lineage_views
+
+urlpatterns = [
+    path("lineage/run/<int:run_id>/", lineage_views.lineage_run, name="lineage_run"),
+    path(
+        "lineage/dataset/<int:version_id>/",
+        lineage_views.lineage_dataset,
+        name="lineage_dataset",
+    ),
+]

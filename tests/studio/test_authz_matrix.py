@@ -146,6 +146,9 @@ EXPECT: dict[str, Rule] = {
     "evals:benchmarks": RESEARCHER_PAGE,
     "evals:result": RUN_PAGE,
     "workers:list": RESEARCHER_PAGE,
+    # Lineage: a run's (hidden like the run itself) and a dataset version's (shared).
+    "recipes:lineage_run": RUN_PAGE,
+    "recipes:lineage_dataset": RESEARCHER_PAGE,
     "api:tokens": RESEARCHER_PAGE,
     # A token can be revoked by its owner only (the others get a 404: it is not theirs).
     "api:token_revoke": Rule("LOGIN 405 405 405 405", post="LOGIN DENY REDIRECT DENY DENY"),
@@ -183,6 +186,9 @@ EXPECT: dict[str, Rule] = {
     "api:promote_queue": Rule("405 405 405 405 405", post="401 DENY ANY ANY ANY"),
     "api:next_item": Rule("405 405 405 405 405", post="401 OK ANY ANY ANY"),
     "api:save_label": Rule("405 405 405 405 405", post="405 405 405 405 405"),
+    # Lineage: a run's is run-scoped (another's draft is a 404); dataset versions are shared.
+    "api:run_lineage_get": API_RUN,
+    "api:dataset_lineage_get": API_LIST,
 }
 
 # Django's admin site (`admin:` names, whose list grows with every registered model) guards
@@ -313,7 +319,13 @@ def _dataset_ids(owner: Any) -> dict[str, int]:
 
     run = Run.objects.create(owner=owner, name="trained", kind="sft", status="finished")
     DatasetUse.objects.create(version=version, run=run, sha256=version.sha256)
-    return {"dataset_id": dataset.pk, "number": version.number, "job_id": job.pk, "index": 0}
+    return {
+        "dataset_id": dataset.pk,
+        "number": version.number,
+        "version_id": version.pk,  # lineage
+        "job_id": job.pk,
+        "index": 0,
+    }
 
 
 def _annotation_queue(owner: Any, annotator: Any) -> tuple[Any, Any]:
