@@ -41,6 +41,7 @@ from django.utils import timezone
 from pipeline.access import roots_env
 from pipeline.reporting import PARENT_PID_ENV
 from r1studio.runs import ingest
+from r1studio.runs.hooks import runs_ended
 from r1studio.runs.inputs import InputError, config_inputs_resolve
 from r1studio.runs.models import Run, RunStatus
 from r1studio.runs.selectors import run_log_tail
@@ -340,6 +341,7 @@ def finish(run: Run, code: int, *, cancelled: bool, lost: bool = False) -> str:
     Run.objects.filter(pk=run.pk, status__in=(RunStatus.RUNNING, RunStatus.LOST)).update(**fields)
     run.refresh_from_db()
     ingest.events_publish(run.pk, ingest.run_state_payload(run))
+    runs_ended([run.pk])  # a recipe's next stages (r1studio.runs.hooks)
     return run.status
 
 
@@ -364,9 +366,11 @@ def _fail_unsupervised(run_id: int, error: BaseException) -> None:
     for attempt in range(5):
         try:
             close_old_connections()
-            Run.objects.filter(pk=run_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
-                **fields
-            )
+            ended = Run.objects.filter(
+                pk=run_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
+            ).update(**fields)
+            if ended:
+                runs_ended([run_id])
             return
         except Exception:
             logger.exception("run %s: could not record the supervisor failure", run_id)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from r1studio.core.forksafe import forksafe_db
+from r1studio.runs.hooks import runs_ended
 from r1studio.runs.models import Run, RunExecutor, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,16 @@ def current_worker_hostname() -> str:
 
 def runs_mark_worker_lost(*, hostname: str) -> int:
     """Runs still `running` on `hostname` when that worker starts: its previous life died."""
-    return Run.objects.filter(status=RunStatus.RUNNING, worker=hostname).update(
+    running = Run.objects.filter(status=RunStatus.RUNNING, worker=hostname)
+    ids = list(running.values_list("pk", flat=True))
+    count = running.filter(pk__in=ids).update(
         status=RunStatus.LOST,
         finished_at=timezone.now(),
         eta_seconds=None,
         error=f"The worker {hostname} restarted while the run was going.",
     )
+    runs_ended(ids)  # a recipe resumes its stage (r1studio.runs.hooks)
+    return count
 
 
 def _worker_stopping(worker: Any) -> bool:
@@ -117,7 +122,11 @@ def runs_sweep_lost(*, lost_after: float | None = None) -> int:
         stale = running.filter(heartbeat_at__lt=cutoff)
         never_beat = running.filter(heartbeat_at__isnull=True, started_at__lt=cutoff)
         for queryset in (stale, never_beat):
-            count += queryset.update(
+            ids = list(queryset.values_list("pk", flat=True))
+            if not ids:
+                continue
+            count += queryset.filter(pk__in=ids).update(
                 status=RunStatus.LOST, finished_at=now, eta_seconds=None, error=message
             )
+            runs_ended(ids)  # handlers read each run's status: a late beat is harmless
     return count
