@@ -28,6 +28,7 @@ from pipeline.access import Roots, allowed_roots
 from pipeline.checks import config_errors
 from pipeline.config import ConfigError, config_to_dict, parse_config
 from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.runs.hooks import runs_ended
 from r1studio.runs.ingest import events_publish, run_state_payload
 from r1studio.runs.inputs import (
     InputError,
@@ -283,8 +284,9 @@ def run_cancel(*, run: Run, user: Any) -> Run:
             f"Only a queued or running run can be cancelled; this one is {run.status}."
         )
     run.refresh_from_db()
-    if cancelled_now:  # no supervisor will say it: tell the open run pages
+    if cancelled_now:  # no supervisor will say it: tell the open run pages and recipes
         events_publish(run.pk, run_state_payload(run))
+        runs_ended([run.pk])
     return run
 
 
