@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@echo "Installing the Python packages into $(VENV) (first run only, a minute or two)..."
 	@$(PIP_INSTALL) --upgrade pip
 	@$(PIP_INSTALL) '$(TORCH_SPEC)'
-	@$(PIP_INSTALL) -e '.[dev]'
+	@$(PIP_INSTALL) -e '.[dev,ray]'
 	@# Code rewards run in bubblewrap (pipeline/rewards/sandbox.py); best effort, root + apt only.
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap \

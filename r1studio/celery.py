@@ -17,7 +17,8 @@ from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
 
-QUEUES = ("cpu", "gpu")
+# `ray`: the watchers of runs on a Ray cluster (r1studio/runs/ray_tasks.py), short tasks.
+QUEUES = ("cpu", "gpu", "ray")
 
 app = Celery("r1studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -25,6 +26,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # a task sent to `gpu` would land in `cpu`.
 app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="ray_tasks")
 
 
 def _add_heartbeat_step() -> None:

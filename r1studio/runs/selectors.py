@@ -18,7 +18,7 @@ from django.http import Http404
 
 from r1studio.core.roles import ADMIN, RESEARCHER, user_has_role, user_role
 from r1studio.runs.inputs import input_choices
-from r1studio.runs.models import Run, RunStatus
+from r1studio.runs.models import Checkpoint, Run, RunExecutor, RunStatus
 
 LOG_STREAMS = ("stdout", "stderr")
 
@@ -129,7 +129,11 @@ def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def run_last_checkpoint(*, run: Run) -> str | None:
-    """The newest checkpoint of the run still on disk, or None."""
+    """The newest checkpoint of the run still on disk, or None. A run on a Ray cluster keeps
+    its checkpoints on the cluster's storage: there, the last one the stage reported."""
+    if run.executor == RunExecutor.RAY:
+        last = Checkpoint.objects.filter(run=run).order_by("-step").first()
+        return last.path if last else None
     if not run.run_dir:
         return None
     found = checkpoint_dirs(run.run_dir)

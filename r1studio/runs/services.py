@@ -47,6 +47,10 @@ StageConfig = (
 
 # Training goes to GPU workers; sampling and evaluation are the light stages.
 QUEUE_FOR_KIND = {"grpo": "gpu", "sft": "gpu", "generate": "cpu", "evaluate": "cpu"}
+# Runs on a Ray cluster are watched by short tasks on a queue of their own
+# (r1studio/runs/ray_tasks.py), sent by name: that module imports this one.
+RAY_QUEUE = "ray"
+RAY_WATCH_TASK = "runs.ray_watch"
 RESUMABLE_STATUSES = (RunStatus.FAILED, RunStatus.LOST, RunStatus.CANCELLED)
 NEEDS_CHECKPOINT = ("grpo", "sft")
 
@@ -229,18 +233,58 @@ def run_dir_for(run: Run) -> Path:
 def _enqueue(run: Run) -> None:
     queue = QUEUE_FOR_KIND[run.kind]
     run_id = run.pk
+    if run.executor == RunExecutor.RAY:
+        send = supervise_run.app.send_task
+        transaction.on_commit(lambda: send(RAY_WATCH_TASK, args=[run_id], queue=RAY_QUEUE))
+        return
     transaction.on_commit(lambda: supervise_run.apply_async(args=[run_id], queue=queue))
 
 
+def _executor_fields(executor: str | None, resources: dict | None) -> dict[str, Any]:
+    """The Run fields of a launch's executor choice: `worker` (default) or `ray`, with the
+    GPUs per node and nodes a Ray job asks for (`{"gpus": 2, "nodes": 1}`)."""
+    if not executor or executor == RunExecutor.WORKER:
+        return {"executor": RunExecutor.WORKER}
+    if executor != RunExecutor.RAY:
+        raise RunStateError(
+            f"A run is launched on a local worker or a Ray cluster, not {executor!r}."
+        )
+    if not settings.RAY_ADDRESS:
+        raise RunStateError("No Ray cluster is configured (RAY_ADDRESS); launch on a worker.")
+    asked: dict[str, int] = {}
+    for name in ("gpus", "nodes"):
+        value = (resources or {}).get(name)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not str(value).isdigit() or int(value) > 1024:
+            raise RunStateError(f"{name}: expected a whole number from 0 to 1024, got {value!r}")
+        asked[name] = int(value)
+    if asked.get("nodes", 1) > 1:
+        raise RunStateError(
+            "nodes: a Ray job runs the stage on one node (up to its GPUs); several nodes are "
+            "not supported yet"
+        )
+    return {"executor": RunExecutor.RAY, "job_state": {"resources": asked}, "job_id": ""}
+
+
 @transaction.atomic
-def run_launch(*, run: Run, user: Any, parsed: StageConfig | None = None) -> Run:
-    """Queue a draft for a worker. Invalid config: RunConfigError, nothing queued.
+def run_launch(
+    *,
+    run: Run,
+    user: Any,
+    parsed: StageConfig | None = None,
+    executor: str | None = None,
+    resources: dict | None = None,
+) -> Run:
+    """Queue a draft for a worker, or for a Ray cluster (`executor="ray"`, with `resources`
+    `{"gpus": n}`). Invalid config: RunConfigError, nothing queued.
 
     `parsed`: the draft's config as `config_parse` returned it moments ago (create and launch
     in one click), so that it is not parsed again."""
     _require_change(run, user)
     if run.status != RunStatus.DRAFT:
         raise RunStateError(f"Only a draft can be launched; this run is {run.status}.")
+    placement = _executor_fields(executor or run.executor, resources)
     config = config_to_dict(config_parse(parsed if parsed is not None else run.config))
     run_dir = run.run_dir or str(run_dir_for(run))
     updated = Run.objects.filter(pk=run.pk, status=RunStatus.DRAFT).update(
@@ -251,6 +295,7 @@ def run_launch(*, run: Run, user: Any, parsed: StageConfig | None = None) -> Run
         run_dir=run_dir,
         queued_at=timezone.now(),
         cancel_requested=False,
+        **placement,
     )
     if not updated:
         raise RunStateError("The run was launched meanwhile.")
@@ -261,17 +306,24 @@ def run_launch(*, run: Run, user: Any, parsed: StageConfig | None = None) -> Run
 
 @transaction.atomic
 def run_create_and_launch(
-    *, user: Any, name: str, config: dict | StageConfig, preset: str = ""
+    *,
+    user: Any,
+    name: str,
+    config: dict | StageConfig,
+    preset: str = "",
+    executor: str | None = None,
+    resources: dict | None = None,
 ) -> Run:
     """Create a run and queue it at once (the form's Launch button); all or nothing."""
     parsed = config_parse(config)
     run = run_create(user=user, name=name, config=parsed, preset=preset)
-    return run_launch(run=run, user=user, parsed=parsed)
+    return run_launch(run=run, user=user, parsed=parsed, executor=executor, resources=resources)
 
 
 def run_cancel(*, run: Run, user: Any) -> Run:
     """Cancel: a queued run ends at once; a running one is stopped by its supervisor
-    (SIGTERM to the process group, SIGKILL after R1STUDIO_CANCEL_GRACE_SECONDS)."""
+    (SIGTERM to the process group, SIGKILL after R1STUDIO_CANCEL_GRACE_SECONDS), or on a Ray
+    cluster by its watcher's next look (`stop_job`; the same grace)."""
     _require_change(run, user)
     cancelled_now = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True
@@ -335,7 +387,8 @@ def run_retry(*, run: Run, user: Any) -> Run:
         preset=run.preset,
         tags=run.tags,
     )
-    return run_launch(run=retry, user=user)
+    resources = (run.job_state or {}).get("resources")
+    return run_launch(run=retry, user=user, executor=run.executor, resources=resources)
 
 
 def run_clone(*, run: Run, user: Any, name: str | None = None) -> Run:
