@@ -20,4 +20,5 @@ urlpatterns = [
     path("<int:pk>/clone", views.run_clone, name="clone"),
     path("<int:pk>/tags", views.run_tags, name="tags"),
     path("<int:pk>/logs", views.run_logs, name="logs"),
+    path("<int:pk>/bundle.zip", views.run_bundle, name="bundle"),
 ]

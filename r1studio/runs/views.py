@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from r1studio.core.roles import RESEARCHER, role_required
 from r1studio.runs import presets, selectors, services
 from r1studio.runs.alerts import runs_alerts
+from r1studio.runs.bundle import run_bundle_zip
 from r1studio.runs.forms import ConfigForm, config_from_yaml, config_to_yaml
 from r1studio.runs.models import Run, RunKind, RunStatus
 
@@ -304,6 +305,16 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     template = "runs/detail.html#live" if _is_htmx(request) else "runs/detail.html"
     return render(request, template, context)
+
+
+@require_GET
+@role_required(RESEARCHER)
+def run_bundle(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's reproducibility bundle (r1studio.runs.bundle), as a zip download."""
+    run = _get_run_for_user(request, pk)
+    response = HttpResponse(run_bundle_zip(run=run), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-bundle.zip"'
+    return response
 
 
 def _exists(path: str) -> bool:

@@ -90,6 +90,7 @@ EXPECT: dict[str, Rule] = {
     "runs:new": RESEARCHER_PAGE,
     "runs:detail": RUN_PAGE,
     "runs:logs": RUN_PAGE,
+    "runs:bundle": RUN_PAGE,
     "runs:compare": Rule("LOGIN DENY REDIRECT REDIRECT REDIRECT"),  # to the compare page
     "runs:tags": RUN_ACTION,
     "runs:edit": RUN_OWNER_PAGE,
