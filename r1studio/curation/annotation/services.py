@@ -9,7 +9,7 @@ process on a lock of this module), recounts that item's active leases and submit
 under the lock, and leases it only while the count is below the overlap and the annotator has
 no active lease and no label but a draft on it; their draft label is made in the same
 transaction. Expired leases count nowhere: a draft whose lease expired comes back to its
-annotator. The hot path is a few lines of SQL (see `_candidate_ids`), and on PostgreSQL its
+annotator. The hot path is a few lines of SQL (see `_candidates_sql`), and on PostgreSQL its
 commit does not wait for the WAL flush (a lease lost in a crash frees its item, no more).
 
 `label_save` is optimistic: the caller sends the `version` it read; the update only happens
@@ -23,10 +23,11 @@ import contextlib
 import threading
 import time
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -84,11 +85,6 @@ def queue_can_annotate(*, queue: AnnotationQueue, user: Any) -> bool:
     return assigned.filter(annotationqueue_id=queue.pk, user_id=user.pk).exists()
 
 
-def _require_annotator(queue: AnnotationQueue, user: Any) -> None:
-    if not queue_can_annotate(queue=queue, user=user):
-        raise PermissionDenied("You are not assigned to this queue.")
-
-
 def guideline_current(*, queue: AnnotationQueue) -> Guideline | None:
     return queue.guidelines.order_by("-number").first()
 
@@ -107,54 +103,65 @@ def _tables() -> tuple[str, str, str]:
     return qn(AnnotationItem._meta.db_table), qn(Lease._meta.db_table), qn(Label._meta.db_table)
 
 
-def _candidate_ids(queue: AnnotationQueue, user: Any, now: Any) -> list[int]:
-    """The first SCAN_LIMIT items in queue order that look free to `user` in this snapshot:
-    submitted labels plus active leases below the overlap, no active lease of theirs and no
-    label of theirs but a draft (a draft whose lease expired comes back to its annotator).
+# The lease path is SQL rather than the ORM, its statements built once per database and shape
+# (`lru_cache` on the vendor): building and compiling querysets cost five times the CPU of
+# running them, and twenty annotators asking at once queue for that CPU (one process's GIL).
+
+
+@lru_cache
+def _candidates_sql(vendor: str, overlap: int) -> str:
+    """The ids of the first SCAN_LIMIT items in queue order that look free to the annotator in
+    this snapshot: submitted labels plus active leases below the overlap, no active lease of
+    theirs and no label of theirs but a draft (a draft whose lease expired comes back to its
+    annotator). Parameters: `_candidates_params`.
 
     One SELECT per count of labels done, each an in-order walk of the (queue, labels_done,
-    position) index that stops after SCAN_LIMIT rows, in one statement, merged here: a single
+    position) index that stops after SCAN_LIMIT rows, in one statement: a single
     `labels_done < overlap` reads that index out of position order and sorts every open item of
-    the queue first (~10 ms on a 20k-item queue). SQL rather than the ORM: building and
-    compiling these querysets took 30 times as long as running them, on the path twenty
-    annotators take at once."""
+    the queue first (~10 ms on a 20k-item queue)."""
     item, lease, label = _tables()
     part = (
-        f"SELECT * FROM (SELECT i.position, i.id FROM {item} i"
+        f"SELECT id FROM (SELECT i.id FROM {item} i"
         " WHERE i.queue_id = %s AND i.labels_done = %s"
         f" AND NOT EXISTS (SELECT 1 FROM {label} b"
         " WHERE b.item_id = i.id AND b.annotator_id = %s AND b.status <> %s)"
         f" AND (SELECT COUNT(*) FROM {lease} a WHERE a.item_id = i.id AND a.expires_at > %s) < %s"
         " ORDER BY i.position LIMIT %s) c{done}"
     )
-    when = connection.ops.adapt_datetimefield_value(now)
-    parts, params = [], []
+    return " UNION ALL ".join(part.format(done=done) for done in range(overlap))
+
+
+def _candidates_params(queue: AnnotationQueue, user: Any, when: Any) -> list[Any]:
+    params: list[Any] = []
     for done in range(queue.overlap):
-        parts.append(part.format(done=done))
         params += [queue.pk, done, user.pk, LabelStatus.DRAFT.value, when]
         params += [queue.overlap - done, SCAN_LIMIT]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        found = cursor.fetchall()
-    return [pk for _, pk in sorted(found)[:SCAN_LIMIT]]
+    return params
 
 
-def _held_item_id(queue: AnnotationQueue, user: Any, now: Any) -> int | None:
-    """The item `user` holds an active lease on (the oldest) and has not submitted, if any.
-    SQL for the reason given in `_candidate_ids`."""
+@lru_cache
+def _lookup_sql(vendor: str) -> str:
     item, lease, label = _tables()
-    sql = (
-        f"SELECT l.item_id FROM {lease} l JOIN {item} i ON i.id = l.item_id"
+    assigned = connection.ops.quote_name(AnnotationQueue.annotators.through._meta.db_table)
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {assigned} WHERE annotationqueue_id = %s AND user_id = %s),"
+        f" (SELECT l.item_id FROM {lease} l JOIN {item} i ON i.id = l.item_id"
         " WHERE l.annotator_id = %s AND i.queue_id = %s AND l.expires_at > %s"
         f" AND NOT EXISTS (SELECT 1 FROM {label} b WHERE b.item_id = l.item_id"
         " AND b.annotator_id = %s AND b.status = %s)"
-        " ORDER BY l.created_at LIMIT 1"
+        " ORDER BY l.created_at LIMIT 1)"
     )
+
+
+def _lookup(queue: AnnotationQueue, user: Any, now: Any) -> tuple[bool, int | None]:
+    """(whether `user` is assigned to the queue, the item they hold an active lease on (the
+    oldest) and have not submitted, if any), in one statement."""
     when = connection.ops.adapt_datetimefield_value(now)
+    params = [queue.pk, user.pk, user.pk, queue.pk, when, user.pk, LabelStatus.SUBMITTED.value]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, queue.pk, when, user.pk, LabelStatus.SUBMITTED.value])
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(_lookup_sql(connection.vendor), params)
+        is_assigned, held = cursor.fetchone()
+    return bool(is_assigned), held
 
 
 class _Claim(NamedTuple):
@@ -165,17 +172,25 @@ class _Claim(NamedTuple):
     draft: bool  # the user's draft label of it (from a lease that expired) is taken up again
 
 
-def _claim(item: AnnotationItem, user: Any, overlap: int, now: Any) -> _Claim:
-    """One statement for the item's leases and the user's label (SQL: see `_candidate_ids`)."""
+@lru_cache
+def _claim_sql(vendor: str) -> str:
     _, lease, label = _tables()
-    sql = (
+    return (
         f"SELECT annotator_id, CASE WHEN expires_at > %s THEN 1 ELSE 0 END, '' FROM {lease}"
         " WHERE item_id = %s AND (expires_at > %s OR annotator_id = %s) UNION ALL"
         f" SELECT annotator_id, 0, status FROM {label} WHERE item_id = %s AND annotator_id = %s"
     )
+
+
+def _claim(item: AnnotationItem, user: Any, overlap: int, now: Any) -> _Claim:
+    """One statement for the item's leases and the user's label. A statement of its own, after
+    the row lock: under READ COMMITTED it sees the leases committed while the lock was taken,
+    which the locking statement's snapshot may not."""
     when = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [when, item.pk, when, user.pk, item.pk, user.pk])
+        cursor.execute(
+            _claim_sql(connection.vendor), [when, item.pk, when, user.pk, item.pk, user.pk]
+        )
         rows = cursor.fetchall()
     active = [annotator for annotator, live, status in rows if live]
     status = next((status for _, _, status in rows if status), None)
@@ -191,9 +206,10 @@ def _claim(item: AnnotationItem, user: Any, overlap: int, now: Any) -> _Claim:
 def lease_next(*, queue: AnnotationQueue, user: Any) -> tuple[AnnotationItem, Label] | None:
     """Lease the next item for `user` and return it with the user's label (a draft, made now
     if needed); the item the user already holds comes first. None: nothing left for them."""
-    _require_annotator(queue, user)
     now = timezone.now()
-    held = _held_item_id(queue, user, now)
+    assigned, held = _lookup(queue, user, now)
+    if not assigned and not user_has_role(user, RESEARCHER):
+        raise PermissionDenied("You are not assigned to this queue.")
     if held is not None:
         item = AnnotationItem.objects.get(pk=held)
         item.queue = queue
@@ -216,70 +232,163 @@ def _lease_one(
     queue: AnnotationQueue, user: Any
 ) -> tuple[tuple[AnnotationItem, Label] | None, bool]:
     """One pass over the open items: ((leased item, draft), False), or (None, whether some
-    were locked). The lease and the draft are one transaction: on SQLite, one write lock."""
+    were locked or taken by others). The lease and the draft are one transaction: on SQLite,
+    one write lock."""
     now = timezone.now()
-    busy = False
+    taken: list[int] = []  # locked by this pass but filled since the candidates were read
     outermost = not connection.in_atomic_block
     with _one_writer(), transaction.atomic():
-        if connection.vendor == "postgresql" and outermost:
-            # A lease (and an untouched draft) lost in a crash only makes its item leasable
-            # again: no need to wait for the WAL flush, where twenty commits at once queued.
-            # (Not inside a caller's transaction: its other writes keep their durability.)
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        ids = _candidate_ids(queue, user, now)
-        while ids:
-            item = _lock_first(ids, queue.overlap, now)
-            if item is None:
-                return None, True  # all locked or filled by annotators leasing them now
+        while True:
+            found = _lock_next(queue, user, now, taken, outermost)
+            if found is None:
+                return None, bool(taken) or _any_candidate(queue, user, now)
+            item, guideline = found
             claim = _claim(item, user, queue.overlap, now)
             if not claim.free:
-                busy = True  # taken since the list was read
-                ids.remove(item.pk)
+                taken.append(item.pk)
                 continue
             if claim.stale_lease:
                 Lease.objects.filter(item=item, annotator=user).delete()
-            _lease_insert(item, user, now, now + timedelta(seconds=queue.lease_seconds))
-            item.queue = queue  # the draft reads it: no second query for the queue
+            item.queue = queue  # the draft's readers use it: no second query for the queue
+            expires = now + timedelta(seconds=queue.lease_seconds)
             if claim.draft:
+                _lease_insert(item, user, now, expires)
                 return (item, Label.objects.get(item=item, annotator=user)), False
-            return (item, _draft_new(item, user)), False
-    return None, busy
+            return (item, _lease_and_draft(item, user, now, expires, guideline)), False
 
 
-def _lock_first(ids: list[int], overlap: int, now: Any) -> AnnotationItem | None:
-    """The first of the items `ids` (in queue order) that is not full and that nobody else is
-    locking, locked by this transaction; None when there is none. One statement: one row at a
-    time, the twentieth of twenty annotators asking at once made nineteen tries first, and
-    recounting the leases here skips the items others filled since the list was read."""
-    features = connection.features
-    lock = ""
-    if features.has_select_for_update:
-        lock = (
-            " FOR UPDATE SKIP LOCKED"
-            if features.has_select_for_update_skip_locked
-            else " FOR UPDATE"
-        )
-    item, lease, _ = _tables()
-    marks = ", ".join(["%s"] * len(ids))
-    sql = (
-        f"SELECT * FROM {item} i WHERE i.id IN ({marks}) AND i.labels_done"
-        f" + (SELECT COUNT(*) FROM {lease} a WHERE a.item_id = i.id AND a.expires_at > %s) < %s"
-        f" ORDER BY i.position LIMIT 1{lock}"
+def _any_candidate(queue: AnnotationQueue, user: Any, now: Any) -> bool:
+    """Whether some item looks free to `user` (so a pass that leased nothing met only items
+    others were locking): asked only when a pass leased nothing."""
+    when = connection.ops.adapt_datetimefield_value(now)
+    sql = f"SELECT EXISTS ({_candidates_sql(connection.vendor, queue.overlap)})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _candidates_params(queue, user, when))
+        return bool(cursor.fetchone()[0])
+
+
+_ITEM_FIELDS = list(AnnotationItem._meta.concrete_fields)
+_ITEM_NAMES = [f.attname for f in _ITEM_FIELDS]
+_ITEM_JSON = [hasattr(f, "from_db_value") for f in _ITEM_FIELDS]
+
+
+@lru_cache
+def _lock_sql(vendor: str, overlap: int, outermost: bool, taken: int) -> str:
+    """See `_lock_next`."""
+    item, _, _ = _tables()
+    qn = connection.ops.quote_name
+    columns = ", ".join(f"i.{qn(f.column)}" for f in _ITEM_FIELDS)
+    guideline = qn(Guideline._meta.db_table)
+    extra, lock = "", ""
+    if vendor == "postgresql":
+        lock = " FOR UPDATE OF i SKIP LOCKED"
+        if outermost:
+            # A lease (and an untouched draft) lost in a crash only makes its item leasable
+            # again: its commit need not wait for the WAL flush, where twenty commits at once
+            # queued. set_config(..., true) is SET LOCAL, made here to spare a round trip;
+            # not inside a caller's transaction, whose other writes keep their durability.
+            extra = ", set_config('synchronous_commit', 'off', true)"
+    elif connection.features.has_select_for_update:
+        lock = " FOR UPDATE"
+    skip = f" AND i.id NOT IN ({', '.join(['%s'] * taken)})" if taken else ""
+    # `labels_done < overlap` again out here: the lock reads the newest version of the row,
+    # so it skips an item whose last label was submitted since the candidates' snapshot.
+    return (
+        f"SELECT {columns}, (SELECT MAX(g.number) FROM {guideline} g WHERE g.queue_id = %s){extra}"
+        f" FROM {item} i WHERE i.id IN ({_candidates_sql(vendor, overlap)}){skip}"
+        f" AND i.labels_done < %s ORDER BY i.position LIMIT 1{lock}"
     )
-    params = [*ids, connection.ops.adapt_datetimefield_value(now), overlap]
-    return next(iter(AnnotationItem.objects.raw(sql, params)), None)
+
+
+def _lock_next(
+    queue: AnnotationQueue, user: Any, now: Any, taken: list[int], outermost: bool
+) -> tuple[AnnotationItem, int] | None:
+    """The first item (in queue order) of those that look free to `user` and that nobody else
+    is locking, locked by this transaction, with the queue's guideline number in force; None
+    when there is none. One statement for the candidates and the lock (`FOR UPDATE SKIP
+    LOCKED` on PostgreSQL: twenty annotators asking at once take twenty different rows, in one
+    statement each, instead of queueing on one); `_claim` then recounts under the lock."""
+    when = connection.ops.adapt_datetimefield_value(now)
+    params = [queue.pk, *_candidates_params(queue, user, when), *taken, queue.overlap]
+    sql = _lock_sql(connection.vendor, queue.overlap, outermost, len(taken))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        f.from_db_value(v, None, connection) if json else v
+        for f, json, v in zip(_ITEM_FIELDS, _ITEM_JSON, row, strict=False)
+    ]
+    return AnnotationItem.from_db(connection.alias, _ITEM_NAMES, values), row[
+        len(_ITEM_FIELDS)
+    ] or 0
+
+
+@lru_cache
+def _lease_insert_sql(vendor: str) -> str:
+    _, lease, _ = _tables()
+    return (
+        f"INSERT INTO {lease} (item_id, annotator_id, expires_at, created_at)"
+        " VALUES (%s, %s, %s, %s)"
+    )
+
+
+def _lease_params(item: AnnotationItem, user: Any, now: Any, expires: Any) -> list[Any]:
+    adapt = connection.ops.adapt_datetimefield_value
+    return [item.pk, user.pk, adapt(expires), adapt(now)]
 
 
 def _lease_insert(item: AnnotationItem, user: Any, now: Any, expires: Any) -> None:
-    _, lease, _ = _tables()
-    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {lease} (item_id, annotator_id, expires_at, created_at)"
-            " VALUES (%s, %s, %s, %s)",
-            [item.pk, user.pk, adapt(expires), adapt(now)],
+            _lease_insert_sql(connection.vendor), _lease_params(item, user, now, expires)
         )
+
+
+_LABEL_FIELDS = [f for f in Label._meta.concrete_fields if not f.primary_key]
+
+
+@lru_cache
+def _draft_insert_sql(vendor: str, returning: bool) -> str:
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in _LABEL_FIELDS)
+    marks = ", ".join(["%s"] * len(_LABEL_FIELDS))
+    insert = f"INSERT INTO {_tables()[2]} ({columns}) VALUES ({marks})"
+    if vendor == "postgresql":
+        insert = f"WITH new_lease AS ({_lease_insert_sql(vendor)}) {insert}"
+    return insert + (" RETURNING id" if returning else "")
+
+
+def _lease_and_draft(
+    item: AnnotationItem, user: Any, now: Any, expires: Any, guideline: int
+) -> Label:
+    """Insert the lease and the user's first label of `item` (a draft; known to have none:
+    read under the item's lock). On PostgreSQL one statement (the lease in a WITH)."""
+    label = Label(
+        item=item,
+        annotator_id=user.pk,
+        think=item.data.get("think") or "",
+        answer=item.data.get("answer") or "",
+        guideline=guideline,
+        created_at=now,
+        updated_at=now,
+    )
+    conn = connections[DEFAULT_DB_ALIAS]  # the proxy's lookups, once rather than per field
+    values = [f.get_db_prep_save(getattr(label, f.attname), conn) for f in _LABEL_FIELDS]
+    returning = conn.features.can_return_columns_from_insert
+    sql = _draft_insert_sql(conn.vendor, returning)
+    lease_params = _lease_params(item, user, now, expires)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(sql, lease_params + values)
+        else:
+            cursor.execute(_lease_insert_sql(conn.vendor), lease_params)
+            cursor.execute(sql, values)
+        label.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    label._state.adding = False
+    label._state.db = conn.alias
+    return label
 
 
 def _draft_fields(item: AnnotationItem) -> dict[str, Any]:
@@ -302,11 +411,6 @@ def _draft_for(item: AnnotationItem, user: Any) -> Label:
             item=item, annotator=user, defaults=_draft_fields(item)
         )
     return label
-
-
-def _draft_new(item: AnnotationItem, user: Any) -> Label:
-    """The user's first label of `item` (known to have none: read under the item's lock)."""
-    return Label.objects.create(item=item, annotator=user, **_draft_fields(item))
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
