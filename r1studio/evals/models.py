@@ -22,6 +22,20 @@ class EvalResult(models.Model):
     k = models.IntegerField(null=True, blank=True, help_text="The k of cons@k")
     n_samples = models.IntegerField(default=1, help_text="Completions sampled per problem")
     n_problems = models.IntegerField(null=True, blank=True)
+    # Added with the R1 protocol's reporting; results stored before have them empty.
+    pass_at_1_se = models.FloatField(
+        null=True, blank=True, help_text="Standard error of pass@1 over problems"
+    )
+    pass_at_1_ci_low = models.FloatField(null=True, blank=True, help_text="Bootstrap 95% low")
+    pass_at_1_ci_high = models.FloatField(null=True, blank=True, help_text="Bootstrap 95% high")
+    decoding = models.JSONField(
+        default=dict, blank=True, help_text="temperature, top_p, n_samples, max_new_tokens"
+    )
+    problems = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per problem: id, n_correct, n, majority_answer, correct, prompt_hash, problem",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -46,7 +46,7 @@ def test_it_lists_results_per_benchmark_best_first(
     assert "gsm8k" in html
     table = html[html.index("<table") :]  # the chart's data above names runs in step order
     assert table.index("strong") < table.index("weak")
-    assert "0.75" in html and "cons@2" in html
+    assert "75.0" in html and "cons@2" in html
 
 
 def test_it_shows_the_per_problem_items_of_a_result(
