@@ -146,6 +146,8 @@ EXPECT: dict[str, Rule] = {
     "curation:review_agreeing": RESEARCHER_ACTION,
     "evals:benchmarks": RESEARCHER_PAGE,
     "evals:result": RUN_PAGE,
+    "evals:leaderboard": RESEARCHER_PAGE,
+    "evals:compare": RESEARCHER_PAGE,  # without ?a=&b=: the picker
     "workers:list": RESEARCHER_PAGE,
     # Lineage: a run's (hidden like the run itself) and a dataset version's (shared).
     "recipes:lineage_run": RUN_PAGE,
