@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from pipeline.config_drift import drift_errors
 from pipeline.config_sections import (  # noqa: F401 (re-exported)
     ADVANCED,
     MAX_ROWS,
@@ -276,6 +277,10 @@ def parse_config(data: dict) -> GRPOStage | SFTStage | GenerateStage | EvaluateS
         for error in map(_pydantic_error, exc.errors()):
             if error not in errors:  # a union (int | float) says it once per member
                 errors.append(error)
+        # a TRL argument renamed or removed since the config was written: name the replacement
+        trainer = STAGE_MODELS[kind].model_fields.get("trainer")
+        if trainer is not None:
+            drift_errors(errors, kind, set(trainer.annotation.model_fields))
         raise ConfigError(errors) from None
     errors = config.check()
     if errors:

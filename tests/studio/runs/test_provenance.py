@@ -97,3 +97,19 @@ def test_a_malformed_environment_is_kept_small_and_never_fails_ingest(researcher
 
     run.refresh_from_db()
     assert run.environment == {"python": "x" * 200, "packages": {"torch": "2.0"}}
+
+
+def test_a_renamed_trl_argument_is_refused_before_launch_naming_the_replacement(
+    researcher, data_dir, toy_config
+):
+    from r1studio.runs.services import RunConfigError
+
+    config = toy_config("sft")
+    config["trainer"]["max_seq_length"] = 256
+
+    with pytest.raises(RunConfigError) as caught:
+        run_create(user=researcher, name="old recipe", config=config)
+
+    (error,) = caught.value.config_errors
+    assert error["loc"] == "trainer.max_seq_length" and "trainer.max_length" in error["msg"]
+    assert not Run.objects.exists()
