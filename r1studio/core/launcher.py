@@ -257,6 +257,16 @@ def worker_argv() -> list[str]:
     ]  # fmt: skip
 
 
+def ray_worker_argv() -> list[str]:
+    """The watchers of runs on a Ray cluster (queue `ray`): short polls, several at once in
+    threads, apart from the worker whose one slot a local run holds for hours."""
+    return [
+        sys.executable, "-m", "celery", "-A", "r1studio", "worker",
+        "-Q", "ray", "-P", "threads", "-c", "4", "-n", "ray@%h",
+        "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+
+
 def web_argv(*, host: str, port: int) -> list[str]:
     """uvicorn serving the ASGI app; open SSE streams get 5 s to finish on shutdown."""
     return [

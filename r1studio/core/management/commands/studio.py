@@ -29,6 +29,7 @@ from r1studio.core.launcher import (
     StopRequested,
     child_env,
     die_with_parent,
+    ray_worker_argv,
     web_argv,
     worker_argv,
 )
@@ -74,6 +75,8 @@ class Command(BaseCommand):
             env = child_env(extra_env)
             cwd = str(settings.BASE_DIR)
             launcher.start("celery worker", worker_argv(), env=env, cwd=cwd)
+            if settings.RAY_ADDRESS:  # runs on a Ray cluster are watched from their own queue
+                launcher.start("ray watcher", ray_worker_argv(), env=env, cwd=cwd)
             launcher.start("web server", web_argv(host=host, port=port), env=env, cwd=cwd)
             launcher.wait_for_http(f"http://127.0.0.1:{port}/healthz")
             self.say(self._banner(port))
