@@ -260,8 +260,12 @@ def eval_leaderboard(*, user: Any) -> dict[str, Any]:
     rows: dict[tuple, dict[str, Any]] = {}
     for result in results:  # oldest first: a newer result on the same cell replaces it
         model = result.model = models[result.pk]
-        key = ("run", model.run.pk, model.step) if model.run else ("path", model.path)
-        row = rows.setdefault(key, {"model": model, "label": _label(model), "by": {}})
+        if model.run is not None:
+            key: tuple = ("run", model.run.pk, model.step)
+        else:  # an evaluate run without a model path stays its own row
+            key = ("path", model.path or f"run {result.run_id}")
+        label = _label(model) if model.run or model.path else f"#{result.run_id} {result.run.name}"
+        row = rows.setdefault(key, {"model": model, "label": label, "by": {}})
         row["by"][benchmark_key(result.benchmark)] = _annotate(result)
     ordered = sorted(rows.items(), key=lambda kv: (kv[0][0] != "run", kv[0][1:]))
     return {

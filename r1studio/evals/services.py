@@ -60,10 +60,16 @@ def evals_ingest(*, run: Any, events: list[dict]) -> int:
     return created
 
 
-def _decoding(value: Any) -> dict[str, float | None]:
+def _decoding(value: Any) -> dict[str, float | int | None]:
     if not isinstance(value, dict):
         return {}
-    return {key: finite_or_none(value.get(key)) for key in DECODING_KEYS if key in value}
+    out: dict[str, float | int | None] = {}
+    for key in DECODING_KEYS:
+        if key in value:
+            number = finite_or_none(value.get(key))
+            counted = key in ("n_samples", "max_new_tokens") and number is not None
+            out[key] = int(number) if counted else number
+    return out
 
 
 def _problems(problems: Any, items: list) -> list[dict[str, Any]]:

@@ -26,15 +26,26 @@
   /* Plotly reads annotation text as a small HTML subset: keep the labels plain text. */
   function plain(text) { return String(text).replace(/</g, "‹").replace(/>/g, "›"); }
 
+  /* Labels of lines closer than this share of the y range move left, so none overlap. */
+  var LABEL_GAP = 0.05;
+  var LABEL_SLOTS = [1, 0.75, 0.5, 0.25, 0];
+
   function addReferences(layout, refs, lines, logY) {
     layout.shapes = [];
     layout.annotations = [];
-    refs.forEach(function (ref) {
+    var placed = [];
+    refs.slice().sort(function (a, b) { return b.value - a.value; }).forEach(function (ref) {
       if (logY && ref.value <= 0) return;
       layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y",
         y0: ref.value, y1: ref.value, line: { color: "#8a94a6", width: 1, dash: "dot" } });
-      layout.annotations.push({ xref: "paper", x: 1, xanchor: "right", yref: "y", y: ref.value,
-        yanchor: "bottom", showarrow: false, font: { size: 10, color: "#5c677d" },
+      var slot = LABEL_SLOTS.find(function (x) {
+        return !placed.some(function (p) { return p.x === x && Math.abs(p.y - ref.value) < LABEL_GAP; });
+      });
+      if (slot === undefined) slot = LABEL_SLOTS[0];
+      placed.push({ x: slot, y: ref.value });
+      layout.annotations.push({ xref: "paper", x: slot, xanchor: slot > 0 ? "right" : "left",
+        yref: "y", y: ref.value, yanchor: "bottom", showarrow: false,
+        font: { size: 10, color: "#5c677d" },
         text: plain(ref.label) + " " + (ref.value * 100).toFixed(1) });
     });
     if (refs.length) {

@@ -107,3 +107,15 @@ def test_checkpoints_pass_at_1_gives_each_stage_its_checkpoints_score(
     assert round(scores[sft.pk]["math500"]["pass_at_1"], 4) == 0.6667
     assert scores[sft.pk]["aime24"]["se"] == 0.1 and scores[sft.pk]["aime24"]["n_samples"] == 2
     assert scores[final_eval.pk] == {}  # its results count for the stage that made the model
+
+
+def test_evaluate_runs_without_a_model_path_keep_their_own_rows(
+    researcher_client: Any, researcher: Any, make_run: Any
+) -> None:
+    for name in ("one", "two"):
+        run = make_run(researcher, kind="evaluate", name=name)
+        events_dispatch(run=run, events=[eval_event(solved=[0])])
+
+    board = researcher_client.get(reverse("evals:leaderboard")).context["board"]
+
+    assert [row["label"].split(" ", 1)[1] for row in board["rows"]] == ["one", "two"]

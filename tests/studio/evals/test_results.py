@@ -79,7 +79,7 @@ def test_the_result_page_shows_se_decoding_and_the_per_problem_table(
     assert "66.7" in html and "± 10.0" in html  # pass@1 2/3 in points, SE 0.1
     assert "bootstrap 95%: 46.7–86.7" in html
     decoding = html[html.index("data-decoding") :]
-    assert "0.6" in decoding and "0.95" in decoding and "64" in decoding
+    assert "0.6" in decoding and "0.95" in decoding and ">64<" in decoding and ">2<" in decoding
     table = html[html.index("data-problem-table") :]
     assert table.index("p0") < table.index("p1") < table.index("p2")
     assert "2 of 2" in table and "0 of 2" in table
