@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -24,7 +25,7 @@ from r1studio.runs import presets, selectors, services
 from r1studio.runs.alerts import runs_alerts
 from r1studio.runs.bundle import run_bundle_zip
 from r1studio.runs.forms import ConfigForm, config_from_yaml, config_to_yaml
-from r1studio.runs.models import Run, RunKind, RunStatus
+from r1studio.runs.models import Run, RunExecutor, RunKind, RunStatus
 
 LIST_LIMIT = 100
 
@@ -170,8 +171,26 @@ def _form_page(
         "dataset_choices": selectors.dataset_choices(user=request.user),
         "toy_dir": selectors.toy_dir(),
         "reward_help": _reward_help(),
+        **_executor_context(request),
     }
     return render(request, "runs/form.html", context, status=status)
+
+
+def _executor_context(request: HttpRequest) -> dict[str, Any]:
+    """The form's "Run on" choice, shown only when a Ray cluster is configured."""
+    return {
+        "ray_enabled": bool(settings.RAY_ADDRESS),
+        "ray_address": settings.RAY_ADDRESS,
+        "executor_choice": request.POST.get("executor", "worker"),
+        "ray_gpus": request.POST.get("ray_gpus", settings.R1STUDIO_RAY_GPUS),
+    }
+
+
+def _posted_placement(request: HttpRequest) -> dict[str, Any]:
+    """`executor` and `resources` for run_launch from the form's "Run on" choice."""
+    if request.POST.get("executor") != RunExecutor.RAY:
+        return {}
+    return {"executor": RunExecutor.RAY, "resources": {"gpus": request.POST.get("ray_gpus")}}
 
 
 def _reward_help() -> dict[str, str]:
@@ -238,11 +257,18 @@ def run_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Saved draft #{run.pk}.")
         else:
             run = services.run_create_and_launch(
-                user=request.user, name=name, config=form.parsed, preset=key
+                user=request.user,
+                name=name,
+                config=form.parsed,
+                preset=key,
+                **_posted_placement(request),
             )
             messages.success(request, f"Launched run #{run.pk}.")
     except services.RunConfigError as exc:
         form.set_errors(exc.config_errors)
+        return _form_page(request, form, status=422, **page)
+    except services.RunStateError as exc:  # e.g. the Ray choice without a cluster
+        messages.error(request, " ".join(exc.messages))
         return _form_page(request, form, status=422, **page)
     return redirect("runs:detail", pk=run.pk)
 
@@ -269,7 +295,9 @@ def run_edit(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         run = services.run_update_config(run=run, user=request.user, config=form.parsed, name=name)
         if action == "launch":
-            run = services.run_launch(run=run, user=request.user, parsed=form.parsed)
+            run = services.run_launch(
+                run=run, user=request.user, parsed=form.parsed, **_posted_placement(request)
+            )
             messages.success(request, f"Launched run #{run.pk}.")
         else:
             messages.success(request, "Draft saved.")
