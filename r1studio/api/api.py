@@ -62,6 +62,7 @@ api = NinjaAPI(
 add_body_error_handlers(api)
 api.add_router("", datasets_router)  # /datasets, /dataset-jobs (r1studio/api/datasets.py)
 api.add_router("", "r1studio.api.annotation.router")  # queues, next item, labels, promote
+api.add_router("", "r1studio.api.recipes.router")  # recipes: create, launch, cancel, retry
 api.add_router("", "r1studio.api.lineage.router")  # a run or version back to its sources
 api.add_router("", ingest_router)  # POST /runs/{id}/events with a run token (api/ingest.py)
 

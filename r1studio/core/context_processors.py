@@ -11,6 +11,7 @@ from r1studio.core.roles import ANNOTATOR, RESEARCHER, user_has_role, user_role
 
 # (label, url name, role needed); an item is active when the current path starts with its url.
 NAV_ITEMS = [
+    ("Recipes", "recipes:list", RESEARCHER),
     ("Runs", "runs:list", RESEARCHER),
     ("Traces", "traces:list", RESEARCHER),
     ("Datasets", "curation:datasets", RESEARCHER),

@@ -24,3 +24,18 @@ class RecipesConfig(AppConfig):
         from r1studio.runs.provenance import input_describer_register
 
         input_describer_register(prefix="dataset:", describe=dataset_ref_describe)
+
+        # The scheduler hears when a run ends, when a dataset version is written (a generate
+        # stage's output registered, a gate's queue promoted) and when a worker starts.
+        from celery import signals
+        from django.db.models.signals import post_save
+
+        from r1studio.curation.models import DatasetVersion
+        from r1studio.recipes import hooks, tasks
+        from r1studio.runs.hooks import run_ended_register
+
+        run_ended_register(key="recipes", handler=hooks.recipe_runs_ended)
+        post_save.connect(
+            hooks.recipe_version_saved, sender=DatasetVersion, dispatch_uid="recipes-version"
+        )
+        signals.worker_ready.connect(tasks.reconcile_enqueue, weak=False)

@@ -26,7 +26,7 @@ import copy
 import re
 from typing import Any
 
-from pipeline.config import RUNS_VAR
+from pipeline.config import MAX_DEPTH, RUNS_VAR
 from r1studio.curation.annotation.queues import MAX_ITEMS, MAX_OVERLAP
 from r1studio.runs.services import RunConfigError, config_parse
 
@@ -62,8 +62,10 @@ def _error(stage: str, field: str, msg: str, *, fillable: bool = False) -> dict[
     return error
 
 
-def _strings(value: Any, loc: str = "") -> list[tuple[str, str]]:
-    """(dotted loc, string) of every string in a config."""
+def _strings(value: Any, loc: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """(dotted loc, string) of every string in a config (no deeper than configs go)."""
+    if depth > MAX_DEPTH:
+        return []
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -72,7 +74,7 @@ def _strings(value: Any, loc: str = "") -> list[tuple[str, str]]:
         return [(loc, value)] if isinstance(value, str) else []
     out = []
     for key, item in items:
-        out += _strings(item, f"{loc}.{key}" if loc else str(key))
+        out += _strings(item, f"{loc}.{key}" if loc else str(key), depth + 1)
     return out
 
 

@@ -183,7 +183,8 @@ def _start_gate(stage: RecipeStage, recipe: Recipe, source: DatasetVersion) -> N
                 limit=settings["limit"],
             )
         except (ValidationError, PermissionDenied) as exc:
-            _end(stage, StageStatus.FAILED, f"no annotation queue: {' '.join(exc.messages)}")
+            why = " ".join(getattr(exc, "messages", None) or [str(exc)])
+            _end(stage, StageStatus.FAILED, f"no annotation queue: {why}")
             return
     stage.status = StageStatus.WAITING
     stage.started_at = stage.started_at or timezone.now()

@@ -152,6 +152,19 @@ EXPECT: dict[str, Rule] = {
     # Lineage: a run's (hidden like the run itself) and a dataset version's (shared).
     "recipes:lineage_run": RUN_PAGE,
     "recipes:lineage_dataset": RESEARCHER_PAGE,
+    # Recipes are shared like finished runs; only the owner (and admins) act on one.
+    "recipes:list": RESEARCHER_PAGE,
+    "recipes:new": RESEARCHER_ACTION,
+    "recipes:detail": RESEARCHER_PAGE,
+    "recipes:launch": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:cancel": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:retry": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "api:list_recipes": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # POST creates
+    "api:create_recipe": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # GET lists
+    "api:get_recipe": API_LIST,
+    "api:launch_recipe": Rule("405 405 405 405 405", post="401 DENY ANY DENY ANY"),
+    "api:cancel_recipe": Rule("405 405 405 405 405", post="401 DENY ANY DENY ANY"),
+    "api:retry_recipe": Rule("405 405 405 405 405", post="401 DENY ANY DENY ANY"),
     "api:tokens": RESEARCHER_PAGE,
     # A token can be revoked by its owner only (the others get a 404: it is not theirs).
     "api:token_revoke": Rule("LOGIN 405 405 405 405", post="LOGIN DENY REDIRECT DENY DENY"),
@@ -293,10 +306,14 @@ def world(make_user: Any, data_dir: Any) -> dict[str, Any]:
         }
     token, _ = api_token_create(user=owner, name="matrix")
     queue, label = _annotation_queue(owner, users["annotator"])
+    from r1studio.recipes.models import Recipe
+
+    recipe = Recipe.objects.create(name="matrix", owner=owner, status="finished")
     return {
         "users": users,
         "subjects": subjects,
         "token": token.pk,
+        "recipe": recipe.pk,
         "datasets": _dataset_ids(owner),
         "queue": queue.pk,
         "label": label.pk,
@@ -366,6 +383,7 @@ def url_for(route: Route, world: dict[str, Any], subject: str) -> str:
         "queue_id": world["queue"],
         "label_id": world["label"],
         "item_id": world["item"],
+        "recipe_id": world["recipe"],
     }
     model_admin = getattr(route.callback, "model_admin", None)
     if model_admin is not None:
