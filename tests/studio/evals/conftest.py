@@ -1,10 +1,12 @@
-"""Fixtures for the evals tests: the run factory of the metrics tests, and `eval` events."""
+"""Fixtures for the evals tests: the run factory of the metrics tests, the runs tests' toy
+stage configs (and their fast timings), and `eval` events."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.studio.metrics.conftest import make_run  # noqa: F401
+from tests.studio.runs.conftest import fast_run_timings, toy_config  # noqa: F401
 
 
 def eval_event(
