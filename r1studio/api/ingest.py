@@ -46,6 +46,7 @@ class EventsOut(Schema):
 class ConflictOut(Schema):
     detail: str
     expected_seq: int = Field(description="Resend from this sequence number")
+    status: str = Field("", description="The run's status (finished, failed, cancelled: ended)")
 
 
 class DetailOut(Schema):
@@ -83,5 +84,6 @@ def post_events(request: HttpRequest, run_id: int) -> Any:
     try:
         received = remote.events_receive(run_id=run_id, seq=seq, events=events)
     except remote.IngestConflict as exc:
-        return Status(409, {"detail": str(exc), "expected_seq": exc.expected_seq})
+        body = {"detail": str(exc), "expected_seq": exc.expected_seq, "status": exc.status}
+        return Status(409, body)
     return Status(200, received.__dict__)

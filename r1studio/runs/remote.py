@@ -58,9 +58,10 @@ class IngestError(ValueError):
 class IngestConflict(Exception):
     """The batch does not fit the run (409): a gap in the sequence, or the run has ended."""
 
-    def __init__(self, message: str, expected_seq: int):
+    def __init__(self, message: str, expected_seq: int, status: str = ""):
         super().__init__(message)
         self.expected_seq = expected_seq
+        self.status = status
 
 
 @dataclass
@@ -218,7 +219,9 @@ def events_receive(*, run_id: int, seq: int, events: list[dict]) -> Received:
         end = seq + len(events)
         if seq > offset:
             raise IngestConflict(
-                f"Events {offset} to {seq - 1} are missing: send from seq {offset}.", offset
+                f"Events {offset} to {seq - 1} are missing: send from seq {offset}.",
+                offset,
+                run.status,
             )
         if end <= offset and events:
             return _received(run_id, stored=0)  # a retry of a batch already stored
@@ -232,7 +235,7 @@ def events_receive(*, run_id: int, seq: int, events: list[dict]) -> Received:
                 remote=True,
             )
         except RunEndedError as exc:
-            raise IngestConflict(str(exc), offset) from None
+            raise IngestConflict(str(exc), offset, run.status) from None
         if payload is not None:
             if fresh or payload.get("status_changed"):
                 events_publish(run_id, payload)
