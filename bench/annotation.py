@@ -77,7 +77,7 @@ def build_queue(owner: Any, annotators: list, items: int, done: int) -> Any:
         Label,
         LabelStatus,
     )
-    from r1studio.curation.annotation.services import guideline_publish
+    from r1studio.curation.annotation.services import guideline_publish, queue_tally_rebuild
 
     rng = random.Random(11)
     flip = {"accept": "reject", "reject": "accept"}
@@ -137,6 +137,8 @@ def build_queue(owner: Any, annotators: list, items: int, done: int) -> Any:
                         )
                     )
             Label.objects.bulk_create(labels)
+    # Items and labels written in bulk: their progress counts, as queue_create makes them.
+    queue_tally_rebuild(queue=queue)
     if connection.vendor == "postgresql":
         # What autovacuum does to a queue this size long before it is a third done: planner
         # statistics and the visibility map (without it no count is answered from an index).

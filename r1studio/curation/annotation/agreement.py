@@ -14,12 +14,14 @@ a SQL count or a GROUP BY annotator.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -29,11 +31,13 @@ from r1studio.curation.annotation.models import (
     Label,
     LabelStatus,
     Lease,
+    QueueTally,
 )
 
 MAX_ITEMS = 1000  # items whose labels are compared, per queue
 MAX_PAIRS = 30  # annotator pairs shown with their kappa (those sharing the most items)
 MIN_SHARED = 2  # items two annotators must share for a kappa
+AGREEMENT_CACHE_SECONDS = 3600  # figures of one sample of labels (keyed by its content)
 
 Triple = tuple[Any, Any, Any]  # (annotator, item, value)
 
@@ -125,34 +129,30 @@ def queue_labels(queue: AnnotationQueue, total: int | None = None) -> QuerySet[L
     return _of_queue(Label.objects.all(), queue, _item_range(queue, total))
 
 
-def _sample_labels(queue: AnnotationQueue) -> list[dict[str, Any]]:
-    """Submitted labels of the first MAX_ITEMS items at least two annotators submitted (in the
-    order of the (queue, labels_done, position) index, which the query walks and stops)."""
+def _sample_labels(queue: AnnotationQueue) -> list[tuple[int, int, int, str, int | None]]:
+    """(item, annotator, guideline, verdict, rating) of the submitted labels of the first
+    MAX_ITEMS items at least two annotators submitted (in the order of the (queue,
+    labels_done, position) index, which the query walks and stops)."""
     items = AnnotationItem.objects.filter(queue=queue, labels_done__gte=2)
     ids = list(items.order_by("labels_done", "position").values_list("pk", flat=True)[:MAX_ITEMS])
     return list(
-        Label.objects.filter(item_id__in=ids, status=LabelStatus.SUBMITTED).values(
-            "item_id", "annotator_id", "guideline", "verdict", "rating"
-        )
+        Label.objects.filter(item_id__in=ids, status=LabelStatus.SUBMITTED)
+        .order_by("item_id", "annotator_id")
+        .values_list("item_id", "annotator_id", "guideline", "verdict", "rating")
     )
 
 
-def queue_agreement(*, queue: AnnotationQueue) -> list[dict[str, Any]]:
-    """Per guideline version: items compared, alpha of verdicts and of ratings, pair kappas."""
-    labels = _sample_labels(queue)
-    names = _usernames({row["annotator_id"] for row in labels})
-    by_version: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def _agreement_figures(labels: list[tuple[int, int, int, str, int | None]]) -> list[dict]:
+    """`queue_agreement`'s figures of these labels, annotators by id."""
+    by_version: dict[int, list[tuple]] = defaultdict(list)
     for row in labels:
-        by_version[row["guideline"]].append(row)
+        by_version[row[2]].append(row)
     out = []
     for number in sorted(by_version):
         rows = by_version[number]
-        verdicts = [(r["annotator_id"], r["item_id"], r["verdict"]) for r in rows]
-        ratings = [(r["annotator_id"], r["item_id"], r["rating"]) for r in rows]
+        verdicts = [(annotator, item, verdict) for item, annotator, _, verdict, _ in rows]
+        ratings = [(annotator, item, rating) for item, annotator, _, _, rating in rows]
         compared = {t[1] for t in _multiply_coded(verdicts)}
-        pairs = kappa_pairs(verdicts)
-        for pair in pairs:
-            pair["a"], pair["b"] = names.get(pair["a"], pair["a"]), names.get(pair["b"], pair["b"])
         out.append(
             {
                 "guideline": number,
@@ -160,10 +160,31 @@ def queue_agreement(*, queue: AnnotationQueue) -> list[dict[str, Any]]:
                 "labels": len(rows),
                 "verdict_alpha": alpha_nominal(verdicts),
                 "rating_alpha": alpha_interval(ratings),
-                "pairs": pairs,
+                "pairs": kappa_pairs(verdicts),
             }
         )
     return out
+
+
+def queue_agreement(*, queue: AnnotationQueue) -> list[dict[str, Any]]:
+    """Per guideline version: items compared, alpha of verdicts and of ratings, pair kappas.
+
+    nltk takes ~30 ms over the sample of a large queue, and the sample (its first doubly
+    labelled items) rarely changes once it is full: the figures are kept in the cache under a
+    digest of the sampled labels themselves, so they are computed again exactly when one of
+    those labels changed, never served stale."""
+    labels = _sample_labels(queue)
+    digest = hashlib.blake2b(repr(labels).encode(), digest_size=16).hexdigest()
+    key = f"annotation-agreement:{digest}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _agreement_figures(labels)
+        cache.set(key, figures, AGREEMENT_CACHE_SECONDS)
+    names = _usernames({row[1] for row in labels})
+    for version in figures:
+        for pair in version["pairs"]:
+            pair["a"], pair["b"] = names.get(pair["a"], pair["a"]), names.get(pair["b"], pair["b"])
+    return figures
 
 
 def _usernames(ids: Iterable[int]) -> dict[int, str]:
@@ -171,16 +192,38 @@ def _usernames(ids: Iterable[int]) -> dict[int, str]:
     return dict(User.objects.filter(pk__in=list(ids)).values_list("pk", User.USERNAME_FIELD))
 
 
+def queue_item_counts(queue_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """{queue id: {labels done: items}} from the queues' tally rows; a queue without any (items
+    written by hand) is counted over its items, one walk of the `item_open` index."""
+    ids = list(queue_ids)
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    tallies = QueueTally.objects.filter(queue_id__in=ids)
+    for queue_id, done, n in tallies.values_list("queue_id", "labels_done", "items"):
+        counts[queue_id][done] = n
+    untallied = [pk for pk in ids if pk not in counts]
+    if untallied:
+        rows = (
+            AnnotationItem.objects.filter(queue_id__in=untallied)
+            .values_list("queue_id", "labels_done")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for queue_id, done, n in rows:
+            counts[queue_id][done] = n
+    return counts
+
+
 def queue_progress(*, queue: AnnotationQueue) -> dict[str, int]:
     """Items (total, done: labelled `overlap` times, started, gold, resolved) and labels by
-    status; each count walks an index only."""
+    status; the item counts from the queue's tally, the rest walk an index only."""
+    counts = queue_item_counts([queue.pk])[queue.pk]
+    progress = {
+        "total": sum(counts.values()),
+        "done": sum(n for done, n in counts.items() if done >= queue.overlap),
+        "started": sum(n for done, n in counts.items() if done > 0),
+        "submitted": sum(done * n for done, n in counts.items()),
+    }
     items = AnnotationItem.objects.filter(queue=queue)
-    progress: dict[str, int] = items.aggregate(
-        total=Count("id"),
-        done=Count("id", filter=Q(labels_done__gte=queue.overlap)),
-        started=Count("id", filter=Q(labels_done__gt=0)),
-        submitted=Sum("labels_done", default=0),
-    )
     progress["gold"] = items.filter(~Q(gold_verdict="")).count()
     progress["resolved"] = items.filter(resolved__isnull=False).count()
     span = _item_range(queue, progress["total"])

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
 from pipeline.checks_text import checks_regressed, r1_checks
+from r1studio.curation.annotation.agreement import queue_item_counts
 from r1studio.curation.annotation.models import (
     AnnotationItem,
     AnnotationQueue,
@@ -42,8 +43,9 @@ def queue_questions(queue: AnnotationQueue) -> dict[str, Any]:
 
 def label_progress(*, queue: AnnotationQueue, user: Any) -> dict[str, int]:
     """Items done (labelled by as many annotators as the overlap) of all, and the user's own."""
-    total = AnnotationItem.objects.filter(queue=queue).count()
-    done = AnnotationItem.objects.filter(queue=queue, labels_done__gte=queue.overlap).count()
+    counts = queue_item_counts([queue.pk])[queue.pk]
+    total = sum(counts.values())
+    done = sum(n for labels, n in counts.items() if labels >= queue.overlap)
     mine = Label.objects.filter(
         annotator=user, item__queue=queue, status=LabelStatus.SUBMITTED
     ).count()

@@ -105,6 +105,23 @@ class AnnotationItem(models.Model):
         ]
 
 
+class QueueTally(models.Model):
+    """How many of a queue's items have `labels_done` submitted labels: the progress counts
+    (done, started, labels submitted) read from a few rows instead of counted over the items,
+    which took ~70 ms for a 100k-item queue. The rows for 0..overlap are made with the queue's
+    items (`queue_tally_rebuild`); a first submit moves one item up by one in its transaction.
+    A queue without rows (items made by hand) is counted over its items instead."""
+
+    queue = models.ForeignKey(AnnotationQueue, on_delete=models.CASCADE, related_name="tallies")
+    labels_done = models.PositiveSmallIntegerField()
+    items = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "labels_done"], name="curation_tally_once")
+        ]
+
+
 class Lease(models.Model):
     """An item handed to an annotator until `expires_at`."""
 

@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
 from pipeline.checks_text import r1_checks_batch
 from pipeline.rewards.language import LANGUAGE_SCRIPTS
 from pipeline.template import completion_text, parse_completion
 from r1studio.core.roles import ANNOTATOR, RESEARCHER, ROLES, user_has_role
 from r1studio.curation import storage
-from r1studio.curation.annotation.agreement import queue_labels
+from r1studio.curation.annotation.agreement import queue_item_counts, queue_labels
 from r1studio.curation.annotation.models import (
     AnnotationItem,
     AnnotationQueue,
@@ -39,7 +38,7 @@ from r1studio.curation.annotation.models import (
     LabelStatus,
     Verdict,
 )
-from r1studio.curation.annotation.services import AnnotationError
+from r1studio.curation.annotation.services import AnnotationError, queue_tally_rebuild
 from r1studio.curation.models import DatasetVersion
 from r1studio.metrics.selectors import run_for_user
 from r1studio.traces.models import Trace
@@ -324,6 +323,7 @@ def queue_create(
             raise AnnotationError("the selection has no rows: nothing to annotate")
         if gold:
             raise AnnotationError({"gold": f"no item {min(gold)}: the queue has {position}"})
+        queue_tally_rebuild(queue=queue)
     return queue
 
 
@@ -371,18 +371,10 @@ def queues_to_annotate(*, user: Any) -> QuerySet[AnnotationQueue]:
 
 def queues_progress(queues: Iterable[AnnotationQueue], *, user: Any = None) -> list[dict[str, Any]]:
     """Each queue with items (total, done: labelled `overlap` times), submitted labels and, with
-    `user`, the user's own submitted labels: item counts by labels done (one walk of the
-    `item_open` index), the user's labels by queue item range."""
+    `user`, the user's own submitted labels: item counts by labels done (the queues' tally
+    rows), the user's labels by queue item range."""
     queues = list(queues)
-    by_done: dict[int, dict[int, int]] = defaultdict(dict)
-    rows = (
-        AnnotationItem.objects.filter(queue_id__in=[q.pk for q in queues])
-        .values_list("queue_id", "labels_done")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for queue_id, labels_done, n in rows:
-        by_done[queue_id][labels_done] = n
+    by_done = queue_item_counts(q.pk for q in queues)
     out = []
     for queue in queues:
         counts = by_done[queue.pk]
