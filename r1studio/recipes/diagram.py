@@ -102,7 +102,7 @@ def _stage_url(stage: RecipeStage, results: dict[int, int]) -> str:
 def _stage_detail(stage: RecipeStage) -> str:
     if stage.kind == "gate":
         if not stage.gate_enabled:
-            return "gate off: passes the data on"
+            return "off: data passes on"
         return "waiting for annotation" if stage.status == StageStatus.WAITING else "gate on"
     if stage.run_id is None:
         return stage.get_status_display()
@@ -204,7 +204,7 @@ def recipe_diagram(
             nodes[stage.key] = Node(
                 id=f"stage:{stage.key}",
                 type="stage",
-                label=_short(stage.label, 28),
+                label=_short(stage.label, 25),
                 status=stage.status,
                 x=x,
                 y=y,
@@ -238,6 +238,8 @@ def recipe_diagram(
             s = nodes[stage.key]
             y = s.y + STAGE_H // 2
             edges.append(_edge(f"M{s.x + STAGE_W},{y} H{out.x}", out.status))
+    # One gutter lane per source or output: the edges leaving it share a trunk.
+    lanes: dict[str, int] = {}
     right_lane = left_lane = 0
     for from_id, key in edges_in:
         src, dst = nodes.get(from_id), nodes[key]
@@ -245,16 +247,21 @@ def recipe_diagram(
             continue
         top = dst.y - 10  # the gap above the reader, where edges turn in
         x_in = dst.x + 24 + (len([e for e in edges if e.get("to") == key]) % 6) * 14
-        if from_id.startswith("out:") and dst.y - src.y == ROW_H and src.cx > dst.x:
+        if from_id.startswith("out:") and dst.y - src.y <= ROW_H:
+            # The next row: drop into the gap above it (nothing is drawn there), then across.
             path = f"M{src.cx},{src.y + src.h} V{top} H{x_in} V{dst.y}"
         elif from_id.startswith("out:"):
-            lane = right_x0 + 20 + right_lane * LANE
-            right_lane += 1
+            if from_id not in lanes:
+                lanes[from_id] = right_x0 + 20 + right_lane * LANE
+                right_lane += 1
+            lane = lanes[from_id]
             y = src.y + src.h // 2
             path = f"M{src.x + src.w},{y} H{lane} V{top} H{x_in} V{dst.y}"
         else:
-            lane = PAD + SOURCE_W + 20 + left_lane * LANE
-            left_lane += 1
+            if from_id not in lanes:
+                lanes[from_id] = PAD + SOURCE_W + 20 + left_lane * LANE
+                left_lane += 1
+            lane = lanes[from_id]
             y = src.y + src.h // 2
             path = f"M{src.x + src.w},{y} H{lane} V{top} H{x_in} V{dst.y}"
         edge = _edge(path, src.status)

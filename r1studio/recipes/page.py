@@ -15,6 +15,7 @@ from typing import Any
 from r1studio.curation.models import DatasetVersion
 from r1studio.evals.models import EvalResult
 from r1studio.evals.selectors import checkpoints_pass_at_1
+from r1studio.recipes.diagram import recipe_diagram
 from r1studio.recipes.graph import stage_inputs
 from r1studio.recipes.models import RecipeStage
 from r1studio.recipes.scheduler import stage_dict
@@ -90,3 +91,22 @@ def recipe_fixed_versions(*, stages: list[RecipeStage]) -> dict[str, tuple[int, 
     ).values_list("dataset__name", "number", "dataset_id")
     index = {(name, number): dataset_id for name, number, dataset_id in versions}
     return {ref: (index[key], key[1]) for ref, key in wanted.items() if key in index}
+
+
+LEGEND = ("pending", "ready", "running", "waiting", "finished", "failed", "cancelled")
+
+
+def recipe_page(*, stages: list[RecipeStage]) -> dict[str, Any]:
+    """What the recipe page draws beyond the stage table: `diagram` (the graph), `legend`
+    (its status colours), `chart` (pass@1 along the recipe) and `chart_data` (its JSON)."""
+    chart = recipe_pass_at_1(stages=stages)
+    return {
+        "diagram": recipe_diagram(
+            stages=stages,
+            results=recipe_eval_results(stages=stages),
+            versions=recipe_fixed_versions(stages=stages),
+        ),
+        "legend": LEGEND,
+        "chart": chart,
+        "chart_data": {"x": chart["x"], "lines": chart["lines"]},
+    }

@@ -1,8 +1,13 @@
-"""Recipe and lineage pages: each part keeps its own URL list (recipe_urls, lineage_urls)."""
+"""Recipe, editor and lineage pages: each part keeps its own URL list (recipe_urls,
+editor_urls, lineage_urls)."""
 
 from __future__ import annotations
 
-from r1studio.recipes import lineage_urls, recipe_urls
+from r1studio.recipes import editor_urls, lineage_urls, recipe_urls
 
 app_name = "recipes"
-urlpatterns = [*recipe_urls.urlpatterns, *lineage_urls.urlpatterns]
+urlpatterns = [
+    *recipe_urls.urlpatterns,
+    *editor_urls.urlpatterns,
+    *lineage_urls.urlpatterns,
+]

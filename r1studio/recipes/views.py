@@ -16,6 +16,7 @@ from r1studio.core.roles import RESEARCHER, role_required
 from r1studio.recipes import selectors, services
 from r1studio.recipes.graph import RecipeError
 from r1studio.recipes.models import Recipe
+from r1studio.recipes.page import recipe_page
 from r1studio.recipes.presets import RECIPE_PRESETS, RECIPE_PRESETS_BY_KEY, toy_available
 
 
@@ -87,10 +88,12 @@ def recipe_detail(request: HttpRequest, recipe_id: int) -> HttpResponse:
         "progress": selectors.recipe_progress(stages=stages),
         "waiting": selectors.recipe_waiting_queues(stages=stages),
         "can_change": services.recipe_can_change(recipe=recipe, user=request.user),
+        **recipe_page(stages=stages),  # the graph and the pass@1 chart
     }
-    template = (
-        "recipes/detail.html#stages" if request.headers.get("HX-Request") else "recipes/detail.html"
-    )
+    # HTMX polls the live part (graph, progress, stages) and, less often, the chart.
+    part = "chart" if request.GET.get("part") == "chart" else "stages"
+    htmx = request.headers.get("HX-Request")
+    template = f"recipes/detail.html#{part}" if htmx else "recipes/detail.html"
     return render(request, template, context)
 
 

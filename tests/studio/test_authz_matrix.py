@@ -159,6 +159,15 @@ EXPECT: dict[str, Rule] = {
     "recipes:launch": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
     "recipes:cancel": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
     "recipes:retry": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    # The editor: the owner and admins, on a draft (the matrix's recipe is finished: they are
+    # sent back to its page); anyone who sees a recipe may clone it into a draft of their own.
+    "recipes:edit": Rule("LOGIN DENY REDIRECT DENY REDIRECT"),
+    "recipes:stage_edit": Rule("LOGIN DENY REDIRECT DENY REDIRECT"),
+    "recipes:edit_settings": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:stage_add": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:stage_move": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:stage_remove": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:clone": RESEARCHER_ACTION,
     "api:list_recipes": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # POST creates
     "api:create_recipe": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # GET lists
     "api:get_recipe": API_LIST,
@@ -384,6 +393,7 @@ def url_for(route: Route, world: dict[str, Any], subject: str) -> str:
         "label_id": world["label"],
         "item_id": world["item"],
         "recipe_id": world["recipe"],
+        "key": "01-stage",  # a recipe stage's key (the editor)
     }
     model_admin = getattr(route.callback, "model_admin", None)
     if model_admin is not None:
