@@ -9,7 +9,17 @@ from r1studio.evals.models import EvalResult
 
 @admin.register(EvalResult)
 class EvalResultAdmin(admin.ModelAdmin):
-    list_display = ("id", "run", "benchmark", "step", "pass_at_1", "cons_at_k", "k", "n_samples")
+    list_display = (
+        "id",
+        "run",
+        "benchmark",
+        "step",
+        "pass_at_1",
+        "pass_at_1_se",
+        "cons_at_k",
+        "k",
+        "n_samples",
+    )
     list_filter = ("benchmark",)
     raw_id_fields = ("run",)
 
