@@ -55,7 +55,43 @@ def _column_texts(column: pa.Array) -> pa.Array:
     return pc.fill_null(pc.cast(column, pa.string()), "")
 
 
+def _typed_messages(column: pa.Array, role: str) -> pa.Array | None:
+    """``_messages`` for a list of ``{role, content}`` structs with text fields (the shape
+    versions store), with Arrow kernels; None for any other shape."""
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return None
+    item = column.type.value_type
+    if not pa.types.is_struct(item) or {item.field(i).name for i in range(item.num_fields)} != {
+        "role",
+        "content",
+    }:
+        return None
+    if not all(pa.types.is_string(item.field(n).type) for n in ("role", "content")):
+        return None
+    flat = pc.list_flatten(column)  # a null list has no items; a null message is no match
+    parents = pc.list_parent_indices(column).to_numpy()
+    match = pc.fill_null(pc.equal(pc.struct_field(flat, "role"), role), False)
+    if flat.null_count:
+        match = pc.and_(match, pc.is_valid(flat))
+    at = np.flatnonzero(match.to_numpy(zero_copy_only=False))
+    owners = parents[at]
+    # The last assistant message of a row, or its first user message.
+    pick = np.ones(len(at), bool)
+    if role == "assistant":
+        pick[:-1] = owners[1:] != owners[:-1]
+    else:
+        pick[1:] = owners[1:] != owners[:-1]
+    chosen = np.full(len(column), -1, np.int64)
+    chosen[owners[pick]] = at[pick]
+    indices = pa.array(chosen, mask=chosen < 0)
+    contents = pc.struct_field(flat, "content").take(indices)
+    return pc.fill_null(contents, "")
+
+
 def _messages(column: pa.Array, role: str) -> pa.Array:
+    typed = _typed_messages(column, role)
+    if typed is not None:
+        return typed
     texts = []
     for value in column.to_pylist():
         if isinstance(value, str):

@@ -15,12 +15,15 @@ what it saw, so a whole dataset streams through in bounded memory:
   n-gram with a benchmark problem (or, shorter than n words, equals one); words are lowercase
   runs of letters, digits and ``_``, as the ``generate`` stage always counted them.
 
-Where the speed comes from: pyarrow cuts a whole batch at whitespace and finds its distinct
-tokens in C++; the distinct tokens are normalised by pyarrow and hashed by numpy (FNV-1a, one
-array step per byte position); every step after that is a numpy array operation over the
-tokens, in chunks of rows small enough for numpy to reuse its memory. What is remembered is a
-sorted array of 64-bit keys with the row that first had each (:class:`_KeyStore`): 16 bytes a
-key, one key a text for exact duplicates and one per LSH band for near ones.
+Where the speed comes from: one compiled pass over a batch's UTF-8 bytes (numba,
+:mod:`pipeline.dedup_scan`) cuts the texts at whitespace and hashes every token twice (as
+written, and normalised), and a second builds the MinHash of each text from the normalised
+hashes; what follows (band keys, lookups) is numpy over arrays of texts, in chunks of rows small
+enough for numpy to reuse its memory. What is remembered is a sorted array of 64-bit keys with
+the row that first had each (:class:`_KeyStore`): 16 bytes a key, one key a text for exact
+duplicates and one per LSH band for near ones. Decontamination splits its (short) texts with
+pyarrow and hashes the distinct tokens' words with numpy (FNV-1a, one array step per byte
+position).
 
 >>> near = NearDuplicates(threshold=0.8)
 >>> near.check(["the cat sat on the mat today", "The cat sat on the mat today!", "a dog"]).tolist()
@@ -122,44 +125,79 @@ def hash_strings(strings: Any) -> np.ndarray:
 
 
 class Tokens:
-    """A batch of texts cut at (ASCII) whitespace: its distinct tokens, each token's index into
-    them (flat, in order) and where each text's tokens start and end in that index. Both
-    duplicate checks take one, so exact and near dedup of the same texts cut them once."""
+    """A batch of texts cut at (ASCII) whitespace: two hashes per token, flat, in order (as
+    written, uint64, for exact duplicates; lowercased with the punctuation around it stripped,
+    uint32, for near ones), and where each text's tokens start and end in them. Both duplicate
+    checks take one, so exact and near dedup of the same texts cut them once."""
 
-    def __init__(self, distinct: pa.Array, index: np.ndarray, starts: Any, ends: Any) -> None:
-        self.distinct, self.index = distinct, index
+    def __init__(self, raw: np.ndarray, units: np.ndarray, starts: Any, ends: Any) -> None:
+        self.raw, self.units = raw, units
         self.starts, self.ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
     @classmethod
     def of(cls, texts: Any) -> Tokens:
         if isinstance(texts, Tokens):
             return texts
-        # Trimmed first: the split gives an empty token for whitespace at either end.
-        lists = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(_strings(texts)))
-        offsets = lists.offsets.to_numpy().astype(np.int64)
-        offsets -= offsets[0]
-        encoded = pc.dictionary_encode(lists.flatten())
-        index = encoded.indices.to_numpy(zero_copy_only=False)
-        return cls(encoded.dictionary, index, offsets[:-1], offsets[1:])
+        # Imported here, not at the top: numba takes about a second to import, which only the
+        # processes that cut texts should pay (not every web process importing the curation).
+        from pipeline import dedup_scan as scan
+
+        offsets, data = _buffers(_strings(texts))
+        text_offsets, starts, ends, raw, units, flags = scan.scan(
+            data, offsets, LONG_TOKEN_BYTES, scan.PUNCTUATION, scan.LOWER
+        )
+        odd = np.flatnonzero(flags)
+        if len(odd):  # what the compiled loop leaves to us: long and non-ASCII tokens
+            for k in odd[(flags[odd] & scan.LONG_RAW) != 0].tolist():
+                raw[k] = stable_hash(data[starts[k] : ends[k]].tobytes())
+            redo = odd[(flags[odd] & (scan.NON_ASCII | scan.LONG_UNIT)) != 0]
+            if len(redo):
+                spans = [data[a:b].tobytes() for a, b in zip(starts[redo], ends[redo], strict=True)]
+                words = pa.array(spans, pa.binary()).cast(pa.string())
+                units[redo] = _unit_hashes(words).astype(np.uint32)
+        return cls(raw, units, text_offsets[:-1], text_offsets[1:])
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def select(self, texts: np.ndarray) -> Tokens:
         """The tokens of the texts at positions ``texts``, without cutting them again."""
-        return Tokens(self.distinct, self.index, self.starts[texts], self.ends[texts])
+        return Tokens(self.raw, self.units, self.starts[texts], self.ends[texts])
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Any:
-        """``(first text, token indices, token offsets from 0)`` for every ``rows`` texts."""
+        """``(first text, token positions, token offsets from 0)`` for every ``rows`` texts;
+        the positions are a slice (a view of the token arrays) where the texts are adjacent."""
         for i in range(0, len(self), rows):
             starts, ends = self.starts[i : i + rows], self.ends[i : i + rows]
             lengths = ends - starts
             offsets = np.concatenate([[0], np.cumsum(lengths)])
             if np.array_equal(starts[1:], ends[:-1]):  # no text left out in between
-                yield i, self.index[starts[0] : ends[-1]], offsets
+                yield i, slice(int(starts[0]), int(ends[-1])), offsets
             else:
-                at = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
-                yield i, self.index[at], offsets
+                yield i, np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths), offsets
+
+
+class _Split:
+    """Texts cut at ASCII whitespace by pyarrow, as their distinct tokens and each token's
+    index into them: decontamination splits each distinct token further into words."""
+
+    def __init__(self, distinct: pa.Array, index: np.ndarray, offsets: np.ndarray) -> None:
+        self.distinct, self.index, self.offsets = distinct, index, offsets
+
+    @classmethod
+    def of(cls, texts: Any) -> _Split:
+        # Trimmed first: the split gives an empty token for whitespace at either end.
+        lists = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(_strings(texts)))
+        offsets = lists.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]
+        encoded = pc.dictionary_encode(lists.flatten())
+        return cls(encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False), offsets)
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Any:
+        """``(first text, token indices, token offsets from 0)`` for every ``rows`` texts."""
+        for i in range(0, len(self.offsets) - 1, rows):
+            offsets = self.offsets[i : i + rows + 1]
+            yield i, self.index[offsets[0] : offsets[-1]], offsets - offsets[0]
 
 
 def _unit_hashes(distinct: pa.Array) -> np.ndarray:
@@ -314,13 +352,13 @@ class ExactDuplicates(_Checker):
         ``groups`` limit the comparisons to texts with the same label (e.g. the prompt a
         completion answers)."""
         tokens, rows, groups = self._prepare(texts, rows, groups)
-        token_hashes = hash_strings(tokens.distinct)
         keys = [np.zeros(0, U64)]
         for _, index, offsets in tokens.chunks():
             # Per text: the sum of its token hashes, and their sum weighted by place (so order
             # counts), from two running sums over the chunk; the hashes are random 64-bit
             # values, so different texts agree on both only by chance (2**-64).
-            h = token_hashes[index]
+            h = tokens.raw[index]
+            h = h.copy() if isinstance(index, slice) else h  # a view: changed in place below
             total, weighted = np.zeros(len(h) + 1, U64), np.zeros(len(h) + 1, U64)
             np.cumsum(h, out=total[1:])
             h *= np.arange(len(h), dtype=U64)
@@ -373,18 +411,12 @@ class NearDuplicates(_Checker):
     def _signatures(self, tokens: Tokens) -> Any:
         # 32-bit shingle hashes: MinHash compares minima within a bin, where a chance
         # collision of two of a text's ~1,000 shingles (about 2**-22) changes nothing.
-        units = _unit_hashes(tokens.distinct).astype(np.uint32)
-        k = self.num_perm
+        from pipeline.dedup_scan import minhash  # see Tokens.of
+
         for first, index, offsets in tokens.chunks():
-            shingles, text_of = _runs(units[index], offsets, self.ngram, short=True)
-            if k & (k - 1):  # the top bits pick the bin; the minimum within it is the same
-                bins = (shingles.astype(U64) * U64(k)) >> _SHIFT32
-            else:
-                bins = shingles >> np.uint32(32 - k.bit_length() + 1)
-            sig = np.full((len(offsets) - 1) * k, _EMPTY, U64)
-            # Same dtypes: numpy's fast path for ufunc.at (ten times the slow one).
-            np.minimum.at(sig, text_of * np.int32(k) + bins.astype(np.int32), shingles.astype(U64))
-            yield first, self._densify(sig.reshape(-1, k))
+            units = tokens.units[index]
+            sig = minhash(units, offsets, self.ngram, self.num_perm, _MULT32)
+            yield first, self._densify(sig)
 
     @staticmethod
     def _densify(sig: np.ndarray) -> np.ndarray:
@@ -436,9 +468,8 @@ def find_duplicates(
 
 def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The hashes of every word of every text, flat, and each text's word offsets."""
-    tokens = Tokens.of(texts)
-    offsets = np.concatenate([tokens.starts, tokens.ends[-1:]])
-    return _expand(_word_hashes(tokens.distinct), tokens.index, offsets)
+    split = _Split.of(texts)
+    return _expand(_word_hashes(split.distinct), split.index, split.offsets)
 
 
 class BenchmarkIndex:
@@ -472,10 +503,10 @@ class BenchmarkIndex:
     def check(self, texts: Any) -> list[int | None]:
         """For each text, the index (into ``problems``) of a benchmark problem it overlaps."""
         texts = _strings(texts)
-        tokens = Tokens.of(texts)
-        per_token = _word_hashes(tokens.distinct)
+        split = _Split.of(texts)
+        per_token = _word_hashes(split.distinct)
         hits: list[int | None] = [None] * len(texts)
-        for first, index, token_offsets in tokens.chunks():
+        for first, index, token_offsets in split.chunks():
             words, offsets = _expand(per_token, index, token_offsets)
             grams, text_of = _runs(words, offsets, self.n, short=False)
             if len(self.grams) and len(grams):
