@@ -70,6 +70,8 @@ def recipe_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Launched recipe #{recipe.pk}.")
         else:
             messages.success(request, f"Made draft recipe #{recipe.pk}.")
+            if request.POST.get("edit"):  # the list's "New from preset": straight to the editor
+                return redirect("recipes:edit", recipe_id=recipe.pk)
     except RecipeError as exc:
         _say_errors(request, exc)
         return redirect("recipes:list")

@@ -328,3 +328,27 @@ def test_the_chart_puts_pass_at_1_on_each_stage_along_the_recipe(
     assert f'href="{reverse("evals:result", args=[result.pk])}">90.0</a>' in html
     # The evaluate stage's node links its result.
     assert f'<a href="{reverse("evals:result", args=[result.pk])}" class="rg-link">' in html
+
+
+def test_new_from_preset_opens_the_editor(researcher_client: Client, researcher: Any) -> None:
+    page = researcher_client.get(reverse("recipes:list"))
+    html = page.content.decode()
+    for key in ("toy", "deepseek-r1", "r1-zero", "distillation"):
+        assert f'data-new-preset="{key}"' in html
+    response = researcher_client.post(
+        reverse("recipes:new"), {"preset": "deepseek-r1", "edit": "1"}
+    )
+    recipe = Recipe.objects.get(owner=researcher)
+    assert response["Location"] == reverse("recipes:edit", args=[recipe.pk])
+    assert recipe.status == RecipeStatus.DRAFT and recipe.stages.count() == 16
+
+
+def test_the_list_shows_status_progress_and_stages_done(
+    researcher_client: Client, recipe: Recipe
+) -> None:
+    RecipeStage.objects.filter(recipe=recipe, key="01-zero").update(status=StageStatus.FINISHED)
+    Recipe.objects.filter(pk=recipe.pk).update(status=RecipeStatus.RUNNING)
+    html = researcher_client.get(reverse("recipes:list")).content.decode()
+    assert "My recipe" in html and "1 / 3" in html
+    assert f'aria-label="Progress of recipe #{recipe.pk}"' in html
+    assert 'value="33"' in html
