@@ -49,7 +49,7 @@ class RecipeCreateIn(Schema):
         None, max_length=MAX_STAGES, description="{key, name, kind, config, inputs, gate_enabled}"
     )
 
-    _checked = field_validator("preset", "name", "description")(no_nul)
+    _checked = field_validator("preset", "name", "description", "stages")(no_nul)
 
 
 class ProgressOut(Schema):

@@ -307,6 +307,10 @@ def _recipe_status(recipe: Recipe, stages: list[RecipeStage]) -> None:
         recipe.save(update_fields=["status", "error", "finished_at"])
 
 
+def _state(stage: RecipeStage) -> tuple:
+    return (stage.status, stage.run_id, stage.output_version_id, stage.error, stage.attempts)
+
+
 def recipe_advance(*, recipe_id: int) -> bool:
     """One scheduler step (see the module docstring); True when it must run again shortly
     (a dataset version it waits for is being written)."""
@@ -323,9 +327,9 @@ def recipe_advance(*, recipe_id: int) -> bool:
         )
         again = False
         for stage in stages:
-            before = (stage.status, stage.run_id, stage.output_version_id, stage.error)
+            before = _state(stage)
             again |= _sync_stage(stage, recipe)
-            if (stage.status, stage.run_id, stage.output_version_id, stage.error) != before:
+            if _state(stage) != before:
                 stage.save()
         if recipe.status != RecipeStatus.FINISHED:
             _schedule(stages, recipe)

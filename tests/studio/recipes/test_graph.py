@@ -162,3 +162,27 @@ def test_a_full_definition_with_errors_is_refused(researcher: Any) -> None:
     with pytest.raises(RecipeError) as error:
         recipe_create(user=researcher, definition={"name": "x", "stages": stages})
     assert error.value.errors[0]["loc"] == "stages.sft.data.source"
+
+
+@pytest.mark.django_db
+def test_the_demo_recipe_is_made_once_for_the_first_admin(
+    make_user: Any, settings: Any, toy_dir: Path, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+
+    from r1studio.recipes.models import Recipe
+
+    data = tmp_path / "data"
+    data.mkdir()
+    settings.R1STUDIO_DATA_DIR = data
+    call_command("recipes_demo")  # no admin, no toy assets: nothing
+    admin = make_user("admin")
+    call_command("recipes_demo")
+    assert not Recipe.objects.exists()
+    (data / "toy").symlink_to(toy_dir)
+    call_command("recipes_demo")
+    call_command("recipes_demo")
+    demo = Recipe.objects.get()
+    assert (demo.owner, demo.status, demo.preset) == (admin, "draft", "toy")
+    assert demo.stages.count() == 10
+    assert demo.stages.get(kind="gate").gate_enabled is False

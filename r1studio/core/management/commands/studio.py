@@ -124,6 +124,10 @@ class Command(BaseCommand):
         connections.close_all()  # the children open their own
         if build_toy:
             self._build_toy(data_dir / "toy")
+            # The toy recipe, a draft launchable with one click (r1studio.recipes; by name, so
+            # core does not import the app above it).
+            call_command("recipes_demo")
+            connections.close_all()
 
     def _banner(self, port: int) -> str:
         path = Path(settings.R1STUDIO_ADMIN_PASSWORD_FILE)
