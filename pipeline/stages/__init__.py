@@ -40,22 +40,39 @@ def run_stage(
     config: Any, run_dir: str | Path, *, resume: bool = False, cancel_code: int = EXIT_TERMINATED
 ) -> int:
     """Run one stage into ``run_dir`` with status events; returns the process exit code."""
-    from pipeline.reporting import JsonlReporter, NullReporter
+    from pipeline.reporting import NullReporter
 
     # Under `accelerate launch` every rank runs this; only the main one writes events.
     main = os.environ.get("RANK", "0") == "0"
-    reporter = JsonlReporter(run_dir) if main else NullReporter(run_dir)
+    reporter = stage_reporter(run_dir) if main else NullReporter(run_dir)
     try:
         return _lifecycle(config, reporter, resume, cancel_code)
     finally:
         reporter.close()
 
 
+# Set by the studio on a job it submits to a Ray cluster (r1studio/runs/ray_executor.py): the
+# studio does not read that machine's disk, so the stage sends its events over HTTP.
+REPORT_ENV = ("R1STUDIO_URL", "R1STUDIO_RUN_ID", "R1STUDIO_RUN_TOKEN")
+
+
+def stage_reporter(run_dir: str | Path) -> Any:
+    """``events.jsonl`` in the run folder; sent to the studio as well (``HttpReporter``, which
+    spools in that same file while the studio is away) when $R1STUDIO_URL, $R1STUDIO_RUN_ID and
+    $R1STUDIO_RUN_TOKEN say where to."""
+    from pipeline.http_reporter import HttpReporter
+    from pipeline.reporting import JsonlReporter
+
+    url, run_id, token = (os.environ.get(name, "").strip() for name in REPORT_ENV)
+    if url and run_id.isdigit() and token:
+        return HttpReporter(run_dir, url=url, token=token, run_id=int(run_id))
+    return JsonlReporter(run_dir)
+
+
 def _lifecycle(config: Any, reporter: Any, resume: bool, cancel_code: int) -> int:
+    from pipeline.environment import environment
     from pipeline.reporting import stop_requested
     from pipeline.stages.common import quiet_libraries
-
-    from pipeline.environment import environment
 
     # The versions this machine runs with: the studio records them on the run (lineage).
     reporter.status(

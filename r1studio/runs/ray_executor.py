@@ -232,6 +232,9 @@ def _claim(run: Run) -> Run | None:
         **run.job_state,
         "attempt": attempt,
         "resume": resume,
+        # The trainer resumed from a checkpoint repeats the steps after it: the points already
+        # stored are kept, as the local supervisor does (r1studio.runs.remote reads this).
+        "skip_until_step": run.step if resume and run.kind in TRAINING_KINDS else None,
         "watcher": watcher,
         "address": settings.RAY_ADDRESS,
         "status": "SUBMITTING",
@@ -250,6 +253,7 @@ def _claim(run: Run) -> Run | None:
         pid=None,
         error="",
         traceback="",
+        job_id="",  # this attempt's job is submitted next; the last one is in `previous`
         job_state=state,
     )
     if not claimed:

@@ -212,7 +212,11 @@ def _event_problem(event: Any) -> str:
 def events_receive(*, run_id: int, seq: int, events: list[dict]) -> Received:
     """Store the batch `events` numbered from `seq` for run `run_id` (see the module doc)."""
     for _attempt in range(3):  # a concurrent batch moved the offset: look again
-        run = Run.objects.filter(pk=run_id).only("events_offset", "status", "executor").first()
+        run = (
+            Run.objects.filter(pk=run_id)
+            .only("events_offset", "status", "executor", "job_state")
+            .first()
+        )
         if run is None:
             raise IngestConflict("The run was deleted.", 0)
         offset = run.events_offset
@@ -251,3 +255,5 @@ def _received(run_id: int, *, stored: int) -> Received:
         status=row["status"],
         cancel_requested=row["cancel_requested"],
     )
+                # A resumed Ray attempt repeats the steps after its checkpoint (ray_executor).
+                skip_until_step=(run.job_state or {}).get("skip_until_step"),
