@@ -52,8 +52,10 @@ def recipe_pass_at_1(*, stages: list[RecipeStage]) -> dict[str, Any]:
         }
         for stage in shown
     ]
+    labels = [s.label for s in shown]
     return {
-        "x": [s.label for s in shown],
+        # A category axis merges equal labels: two stages named alike are told apart by key.
+        "x": [f"{s.label} ({s.key})" if labels.count(s.label) > 1 else s.label for s in shown],
         "keys": [s.key for s in shown],
         "lines": lines,
         "rows": rows,
