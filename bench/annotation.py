@@ -77,7 +77,8 @@ def build_queue(owner: Any, annotators: list, items: int, done: int) -> Any:
         Label,
         LabelStatus,
     )
-    from r1studio.curation.annotation.services import guideline_publish, queue_tally_rebuild
+    from r1studio.curation.annotation.services import guideline_publish
+    from r1studio.curation.annotation.tally import queue_tally_rebuild
 
     rng = random.Random(11)
     flip = {"accept": "reject", "reject": "accept"}

@@ -272,16 +272,18 @@ def annotator_stats(*, queue: AnnotationQueue, total: int | None = None) -> list
         labels = labels.filter(annotator__in=users, item_id__gte=span[0], item_id__lte=span[1])
     else:
         labels = labels.filter(item__queue=queue)
+    # Counting a column of the index (not the id, which a PostgreSQL index does not hold)
+    # lets the whole GROUP BY be an index-only scan, whatever the length of the label rows.
     rows = (
         labels.values("annotator_id")
         .annotate(
-            submitted=Count("id"),
+            submitted=Count("annotator_id"),
             total_seconds=Sum("seconds"),
             first=Min("submitted_at"),
             last=Max("submitted_at"),
-            accepted=Count("id", filter=Q(verdict="accept")),
-            edited=Count("id", filter=Q(edited=True)),
-            flagged=Count("id", filter=Q(flagged=True)),
+            accepted=Count("annotator_id", filter=Q(verdict="accept")),
+            edited=Count("annotator_id", filter=Q(edited=True)),
+            flagged=Count("annotator_id", filter=Q(flagged=True)),
         )
         .order_by("-submitted")
     )

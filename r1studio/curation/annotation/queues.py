@@ -38,7 +38,8 @@ from r1studio.curation.annotation.models import (
     LabelStatus,
     Verdict,
 )
-from r1studio.curation.annotation.services import AnnotationError, queue_tally_rebuild
+from r1studio.curation.annotation.services import AnnotationError
+from r1studio.curation.annotation.tally import queue_tally_rebuild
 from r1studio.curation.models import DatasetVersion
 from r1studio.metrics.selectors import run_for_user
 from r1studio.traces.models import Trace

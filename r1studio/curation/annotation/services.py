@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 
 from r1studio.core.roles import RESEARCHER, user_has_role
@@ -39,9 +39,9 @@ from r1studio.curation.annotation.models import (
     Label,
     LabelStatus,
     Lease,
-    QueueTally,
     Verdict,
 )
+from r1studio.curation.annotation.tally import labels_done_up
 
 # Free-looking items read per lease pass; more than the annotators who may take one of them
 # between that read and the row lock (those count as busy: the pass is made again).
@@ -472,53 +472,10 @@ def label_save(
         if not updated:
             raise LabelConflict(Label.objects.get(pk=label.pk))
         if submit and not was_submitted:
-            _labels_done_up(item)
             Lease.objects.filter(item=item, annotator=user).delete()
+            labels_done_up(item)  # last: the queue's tally rows stay locked until the commit
     label.refresh_from_db()
     return label
-
-
-def _labels_done_up(item: AnnotationItem) -> None:
-    """One more submitted label of `item`: its count, and its queue's tally moved with it."""
-    item_table, _, _ = _tables()
-    tally = connection.ops.quote_name(QueueTally._meta.db_table)
-    up = f"UPDATE {item_table} SET labels_done = labels_done + 1 WHERE id = %s"
-    with connection.cursor() as cursor:
-        # UPDATE ... RETURNING where the database has it (PostgreSQL, SQLite >= 3.35, the
-        # same versions that return columns from an INSERT).
-        if connection.features.can_return_columns_from_insert:
-            cursor.execute(f"{up} RETURNING labels_done", [item.pk])
-        else:
-            cursor.execute(up, [item.pk])
-            cursor.execute(f"SELECT labels_done FROM {item_table} WHERE id = %s", [item.pk])
-        done = cursor.fetchone()[0]
-        cursor.execute(
-            f"UPDATE {tally} SET items = items + CASE WHEN labels_done = %s THEN 1 ELSE -1 END"
-            " WHERE queue_id = %s AND labels_done IN (%s, %s)",
-            [done, item.queue_id, done - 1, done],
-        )
-        moved = cursor.rowcount
-    if moved == 1:
-        # A tally without the row for this count cannot stay right: drop it, so the queue's
-        # progress is counted over its items until `queue_tally_rebuild`.
-        QueueTally.objects.filter(queue_id=item.queue_id).delete()
-
-
-def queue_tally_rebuild(*, queue: AnnotationQueue) -> None:
-    """Count the queue's items by labels done into its tally rows (for 0..overlap at least):
-    done with the queue's items, and after items or labels were written in bulk."""
-    counts = dict(
-        AnnotationItem.objects.filter(queue=queue)
-        .values_list("labels_done")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    with transaction.atomic():
-        QueueTally.objects.filter(queue=queue).delete()
-        QueueTally.objects.bulk_create(
-            QueueTally(queue=queue, labels_done=done, items=counts.get(done, 0))
-            for done in sorted(set(range(queue.overlap + 1)) | set(counts))
-        )
 
 
 def lease_release(*, item: AnnotationItem, user: Any) -> None:

@@ -3,11 +3,12 @@ and a lease costs a handful of statements (the path twenty annotators take at on
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
@@ -18,6 +19,7 @@ from r1studio.curation.annotation.agreement import (
 )
 from r1studio.curation.annotation.models import AnnotationItem, AnnotationQueue, QueueTally
 from r1studio.curation.annotation.services import label_save, lease_next
+from r1studio.curation.annotation.tally import queue_tally_rebuild
 from tests.studio.curation.queue_helpers import label_item, make_queue, make_version
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dir")]
@@ -127,3 +129,35 @@ def test_a_lease_takes_a_handful_of_statements(researcher, make_user):
     statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= 5, statements
     assert label.pk and label.item_id == item.pk and label.version == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_submits_at_once_keep_the_tally_right(researcher, make_user):
+    annotators = [make_user("annotator") for _ in range(20)]
+    queue = make_queue(researcher, annotators=annotators, overlap=2)  # 3 items
+    more = [AnnotationItem(queue=queue, position=p, data={"think": "t"}) for p in range(4, 11)]
+    AnnotationItem.objects.bulk_create(more)
+    queue_tally_rebuild(queue=queue)
+    labels = [lease_next(queue=queue, user=user)[1] for user in annotators]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(annotators))
+
+    def submit(user: Any, label: Any) -> None:
+        try:
+            start.wait()
+            label_save(label=label, user=user, values={"verdict": "accept"}, version=1, submit=True)
+        except BaseException as exc:  # reported below (a deadlock among them, say)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=submit, args=pair) for pair in zip(annotators, labels, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert tallied(queue) == counted(queue) == {2: 10}
