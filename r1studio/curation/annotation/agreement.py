@@ -8,8 +8,9 @@ equally spaced), and Cohen's kappa for each pair of annotators on the items both
 Only submitted labels count, per guideline version (a label made under version 2 is not
 compared with one made under version 1), and only on a bounded sample: the first
 `MAX_ITEMS` items (by position) that at least two annotators submitted. The dashboard of a
-100k-item queue thus reads at most a few thousand labels for agreement; everything else on it is
-a SQL count or a GROUP BY annotator.
+100k-item queue thus reads at most a few thousand labels for agreement (and runs nltk only when
+one of them changed: `queue_agreement`); its item counts come from the queue's tally (see
+`tally.py`); the rest is a count over a partial index or a GROUP BY annotator.
 """
 
 from __future__ import annotations
