@@ -26,6 +26,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("rewards", []),
     ("recipe", []),
     ("metrics", []),
+    ("ingest_http", ["--db", "both"]),
     ("traces", []),
     ("load", ["--db", "both"]),
     ("annotation", []),

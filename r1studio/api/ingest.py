@@ -78,11 +78,11 @@ def post_events(request: HttpRequest, run_id: int) -> Any:
     if not is_json(request.META.get("CONTENT_TYPE", "")):
         raise HttpError(415, "Send the body as JSON (Content-Type: application/json).")
     try:
-        seq, events = remote.batch_parse(request.body)
+        with remote.gc_paused():
+            seq, events = remote.batch_parse(request.body)
+            received = remote.events_receive(run_id=run_id, seq=seq, events=events)
     except remote.IngestError as exc:
         return Status(400, {"detail": str(exc)})
-    try:
-        received = remote.events_receive(run_id=run_id, seq=seq, events=events)
     except remote.IngestConflict as exc:
         body = {"detail": str(exc), "expected_seq": exc.expected_seq, "status": exc.status}
         return Status(409, body)

@@ -147,9 +147,13 @@ def _run_fields(run: Run, events: list[dict], apply_status: bool) -> dict[str, A
                     "created_at": _event_time(event) or timezone.now(),
                 },
             )
-    times = [t for t in (_event_time(e) for e in events) if t is not None]
-    if times:
-        fields["last_event_at"] = max(times)
+    # The newest time as a number first: one datetime a batch, not one an event.
+    numbers = (e.get("time") for e in events)
+    latest = max(
+        (t for t in numbers if isinstance(t, int | float) and math.isfinite(t)), default=None
+    )
+    if latest is not None:
+        fields["last_event_at"] = _event_time({"time": latest})
     fields["step"] = step
     fields["total_steps"] = total
     fields["eta_seconds"] = eta

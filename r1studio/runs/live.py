@@ -11,6 +11,7 @@ import logging
 import math
 from typing import Any
 
+import orjson
 import redis
 from django.conf import settings
 
@@ -49,7 +50,10 @@ def publish(run_id: int, payload: dict[str, Any]) -> int:
     gets them on its next (re)connect, so a live update is allowed to be lost.
     """
     try:
-        data = json.dumps(json_safe(payload), default=str)
+        try:  # orjson writes NaN and infinities as null itself, ~10x faster than json.dumps
+            data: bytes | str = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            data = json.dumps(json_safe(payload), default=str)
         return int(_client().publish(channel(run_id), data))
     except (redis.RedisError, OSError) as exc:
         log.warning("could not publish on %s: %s", channel(run_id), exc)
