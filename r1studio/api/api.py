@@ -130,8 +130,16 @@ def _out(run: Run, *, detail: bool = False) -> dict[str, Any]:
             traceback=run.traceback,
             resume_from=run.resume_from,
             checkpoints=[{"step": c.step, "path": c.path} for c in run.checkpoints.all()],
+            job_id=run.job_id,
+            job_state=_public_job_state(run.job_state),
         )
     return data
+
+
+def _public_job_state(state: dict) -> dict[str, Any]:
+    """What a client may read of a Ray job's state (not the watcher's own bookkeeping)."""
+    keys = ("status", "message", "attempt", "resources", "address")
+    return {key: state[key] for key in keys if key in state}
 
 
 @api.post("/runs", response={201: RunCreatedOut, **ERRORS}, tags=["runs"])
@@ -148,7 +156,13 @@ def create_run(request: HttpRequest, body: RunCreateIn) -> Any:
             user=user, name=body.name, kind=body.kind, config=body.config
         )
         return Status(201, {**_out(run, detail=True), "token": token})
-    run = services.run_create(user=user, name=body.name, config=body.config)
+    run = services.run_create(
+        user=user,
+        name=body.name,
+        config=body.config,
+        executor=body.executor,
+        resources={"gpus": body.gpus},
+    )
     return Status(201, _out(run, detail=True))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field, field_validator
@@ -23,6 +23,14 @@ class RunCreateIn(Schema):
         "(POST /api/runs/{id}/events with the `token` of the answer); no worker runs it.",
     )
     kind: str = Field("grpo", description="External runs: grpo, sft, generate or evaluate.")
+    executor: Literal["worker", "ray"] = Field(
+        "worker",
+        description="Where its launch runs it: a local worker, or the Ray cluster of RAY_ADDRESS "
+        "(submitted as a Ray job that reports over HTTP; 409 when no cluster is configured).",
+    )
+    gpus: int | None = Field(
+        None, ge=0, le=1024, description="Ray runs: GPUs the job asks for (R1STUDIO_RAY_GPUS)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -77,6 +85,11 @@ class RunDetailOut(RunOut):
     traceback: str
     resume_from: str
     checkpoints: list[CheckpointOut]
+    job_id: str = Field("", description="Ray runs: the job's submission id")
+    job_state: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Ray runs: the job as last seen (status, message, attempt, resources)",
+    )
 
 
 class RunCreatedOut(RunDetailOut):

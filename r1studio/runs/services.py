@@ -139,13 +139,17 @@ def run_create(
     validate: bool = True,
     preset: str = "",
     tags: str = "",
+    executor: str | None = None,
+    resources: dict | None = None,
 ) -> Run:
     """A new draft run owned by `user`; the config (a dict, or one `config_parse` returned) is
     checked unless `validate` is False (a clone: checked when launched).
 
     `preset` is the key of the preset the config started from: later presets of the recipe
-    find this run by it, whatever the run is called.
+    find this run by it, whatever the run is called. `executor`/`resources`: where its launch
+    will run it (`_executor_fields`), a local worker by default.
     """
+    placement = _executor_fields(executor, resources)
     _require_researcher(user)
     if validate or isinstance(config, BaseModel):
         config = config_to_dict(config_parse(config))
@@ -163,6 +167,7 @@ def run_create(
         parent=parent,
         preset=(preset or "")[:64],
         tags=tags_normalize(tags),
+        **placement,
     )
 
 
@@ -284,6 +289,8 @@ def run_launch(
     _require_change(run, user)
     if run.status != RunStatus.DRAFT:
         raise RunStateError(f"Only a draft can be launched; this run is {run.status}.")
+    if resources is None and (executor or run.executor) == run.executor:
+        resources = (run.job_state or {}).get("resources")  # chosen when the draft was made
     placement = _executor_fields(executor or run.executor, resources)
     config = config_to_dict(config_parse(parsed if parsed is not None else run.config))
     run_dir = run.run_dir or str(run_dir_for(run))

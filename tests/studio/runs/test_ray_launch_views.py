@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from r1studio.api.services import api_token_create
 from r1studio.runs.forms import config_to_yaml
 from r1studio.runs.models import Run, RunExecutor, RunStatus
 from r1studio.runs.services import RunStateError, run_create, run_launch
@@ -84,3 +85,37 @@ def test_it_refuses_resources_it_cannot_ask_ray_for(
 
     run.refresh_from_db()
     assert run.status == RunStatus.DRAFT and run.executor == RunExecutor.WORKER
+
+
+def test_the_api_creates_a_ray_draft_and_launches_it_on_the_cluster(
+    client, researcher, ray_configured, toy_config, data_dir
+):
+    _, token = api_token_create(user=researcher, name="test")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "api on ray", "config": toy_config("sft"), "executor": "ray", "gpus": 2}
+
+    created = client.post("/api/runs", body, content_type="application/json", headers=headers)
+    assert created.status_code == 201, created.content
+    run_id = created.json()["id"]
+    launched = client.post(f"/api/runs/{run_id}/launch", headers=headers)
+
+    answer = launched.json()
+    assert launched.status_code == 200 and answer["status"] == "queued"
+    assert answer["executor"] == "ray" and answer["job_state"] == {"resources": {"gpus": 2}}
+    assert answer["job_id"] == ""  # the watcher submits it
+
+
+def test_the_api_refuses_a_ray_run_without_a_cluster(client, researcher, settings, toy_config):
+    settings.RAY_ADDRESS = ""
+    _, token = api_token_create(user=researcher, name="test")
+    body = {"config": toy_config("sft"), "executor": "ray"}
+
+    answer = client.post(
+        "/api/runs",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert answer.status_code == 409 and "No Ray cluster" in answer.json()["detail"]
+    assert not Run.objects.exists()
