@@ -39,7 +39,7 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from pipeline.checks_text import LANGUAGE_CONSISTENT
 from pipeline.config_sections import MAX_ROWS, MAX_SEED, MAX_TOKENS, _f, _Section
-from pipeline.curation_filters import FILTERS, ROW, FieldError, Shared
+from pipeline.curation_filters import FILTERS, ROW, FieldError, Selected, Shared
 from pipeline.data import PRESET_FILES
 from pipeline.rewards.language import LANGUAGE_SCRIPTS
 
@@ -451,7 +451,7 @@ def apply_operations(
             stream = _gathering(op, stream, run, entry, index, schema)
         else:
             stream = _filtering(op, stream, run, entry, index)
-    kept_parts = [b for b in stream if b.num_rows]
+    kept_parts = [_batch(b) for b in stream if b.num_rows]
     kept = _table(kept_parts, run.schema or schema)
     dropped = _table(run.dropped, None)
     if ROW in dropped.schema.names:
@@ -461,6 +461,10 @@ def apply_operations(
     return CurationResult(
         kept.drop_columns([ROW]) if ROW in kept.schema.names else kept, dropped, funnel
     )
+
+
+def _batch(item: Any) -> pa.RecordBatch:
+    return item.materialise() if isinstance(item, Selected) else item
 
 
 def _table(parts: list[Any], schema: pa.Schema | None) -> pa.Table:
@@ -475,7 +479,8 @@ def _filtering(op: Any, stream: Iterator[Any], run: _Run, entry: dict, index: in
         check = FILTERS[op.op](op, run.shared)
     except (OSError, ValueError) as exc:
         raise OperationError(str(exc), index, op.op) from None
-    for batch in stream:
+    for item in stream:
+        batch = Selected.of(item)  # the kept rows are copied only when read (see Selected)
         entry["rows_in"] += batch.num_rows
         try:
             reasons = check(batch) if batch.num_rows else []
@@ -485,7 +490,7 @@ def _filtering(op: Any, stream: Iterator[Any], run: _Run, entry: dict, index: in
         dropped = np.array([r is not None for r in reasons], bool)
         run.drop(batch, dropped, entry["step"], reasons)
         entry["dropped"] += int(dropped.sum())
-        kept = batch.filter(pa.array(~dropped)) if dropped.any() else batch
+        kept = batch.select(~dropped) if dropped.any() else batch
         entry["rows_out"] += kept.num_rows
         yield kept
 
@@ -493,7 +498,7 @@ def _filtering(op: Any, stream: Iterator[Any], run: _Run, entry: dict, index: in
 def _gathering(
     op: Any, stream: Iterator[Any], run: _Run, entry: dict, index: int, schema: pa.Schema | None
 ) -> Iterator[Any]:
-    table = _table([b for b in stream if b.num_rows], run.schema or schema)
+    table = _table([_batch(b) for b in stream if b.num_rows], run.schema or schema)
     if ROW not in table.schema.names:
         table = table.append_column(ROW, pa.array([], pa.int64()))
     before = len(run.dropped)

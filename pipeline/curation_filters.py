@@ -41,6 +41,42 @@ class FieldError(LookupError):
         self.field = field
 
 
+class Selected:
+    """A record batch with some of its rows left out, copied only as far as it is read: each
+    filter that drops a row would otherwise copy every column of the batch (long reasoning,
+    twice over where ``messages`` holds it too), though the next filter reads one or two of
+    them. ``column`` takes the kept rows of one column (once); ``filter`` and ``materialise``
+    give a real batch."""
+
+    def __init__(self, batch: pa.RecordBatch, keep: np.ndarray | None = None) -> None:
+        self.base, self.keep = batch, keep
+        self.schema = batch.schema
+        self.num_rows = batch.num_rows if keep is None else len(keep)
+        self._columns: dict[str, pa.Array] = {}
+
+    @classmethod
+    def of(cls, batch: Any) -> Selected:
+        return batch if isinstance(batch, Selected) else cls(batch)
+
+    def column(self, name: str) -> pa.Array:
+        if self.keep is None:
+            return self.base.column(name)
+        if name not in self._columns:
+            self._columns[name] = self.base.column(name).take(pa.array(self.keep))
+        return self._columns[name]
+
+    def select(self, mask: np.ndarray) -> Selected:
+        """The rows of this one where ``mask`` is true."""
+        keep = np.flatnonzero(mask) if self.keep is None else self.keep[mask]
+        return Selected(self.base, keep)
+
+    def filter(self, mask: Any) -> pa.RecordBatch:
+        return self.select(np.asarray(mask, bool)).materialise()
+
+    def materialise(self) -> pa.RecordBatch:
+        return self.base if self.keep is None else self.base.take(pa.array(self.keep))
+
+
 def _texts(values: list[Any]) -> pa.Array:
     return pa.array(
         [completion_text(v) if not isinstance(v, str) else v for v in values], pa.string()

@@ -39,6 +39,10 @@ DATASETS_DIR = "datasets"
 # Rows are hashed and summarised this many at a time (bounded memory on 800k long rows).
 BATCH_ROWS = 8192
 TEXT_COLUMNS = ("problem", "think", "answer", "reference", "completion", "prompt")
+# LZ4, not zstd: writing the file is the longest step of an import and runs on one thread (the
+# Parquet writer has none of its own); zstd took ~1.7x LZ4's CPU there, and more to read back
+# (pages, curation, exports), for files ~1/3 smaller (bench/curation.py's synthetic rows).
+COMPRESSION = "lz4"
 
 
 class VersionExists(FileExistsError):
@@ -219,7 +223,7 @@ def parquet_write_temp(table: pa.Table, folder: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".writing-", suffix=".parquet", dir=directory)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=16_384)
+        pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=16_384)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
