@@ -328,6 +328,12 @@ def test_the_chart_puts_pass_at_1_on_each_stage_along_the_recipe(
     assert f'href="{reverse("evals:result", args=[result.pk])}">90.0</a>' in html
     # The evaluate stage's node links its result.
     assert f'<a href="{reverse("evals:result", args=[result.pk])}" class="rg-link">' in html
+    # The chart's own partial, which HTMX polls (slower than the graph) while the recipe runs.
+    part = researcher_client.get(
+        reverse("recipes:detail", args=[recipe.pk]) + "?part=chart", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert 'id="recipe-chart"' in part and 'id="recipe-pass-data"' in part
+    assert "<html" not in part and "recipe-stages" not in part
 
 
 def test_new_from_preset_opens_the_editor(researcher_client: Client, researcher: Any) -> None:
