@@ -17,5 +17,6 @@ urlpatterns = [
         views.stage_remove,
         name="stage_remove",
     ),
+    path("recipes/<int:recipe_id>/stages/<str:key>/gate", views.stage_gate, name="stage_gate"),
     path("recipes/<int:recipe_id>/clone", views.recipe_clone, name="clone"),
 ]

@@ -24,7 +24,11 @@ from r1studio.recipes import editing, selectors
 from r1studio.recipes.graph import MAKES, STAGE_KINDS, RecipeError, gate_settings, stage_inputs
 from r1studio.recipes.models import Recipe, RecipeStage, RecipeStatus, StageKind
 from r1studio.recipes.scheduler import stage_dict
-from r1studio.recipes.services import RecipeStateError, recipe_can_change
+from r1studio.recipes.services import (
+    RecipeStateError,
+    recipe_can_change,
+    recipe_stage_set_gate,
+)
 from r1studio.runs import presets as run_presets
 from r1studio.runs.forms import ConfigForm
 
@@ -32,7 +36,7 @@ INPUT_FIELDS = ("model.path", "data.source", "eval.benchmark")
 MAKES_LABEL = {"checkpoint": "its checkpoint", "dataset": "its dataset version"}
 
 
-def _get_draft(request: HttpRequest, recipe_id: int) -> Recipe:
+def _get_changeable(request: HttpRequest, recipe_id: int) -> Recipe:
     """The recipe, when the user may change it (others get a 403; unseen ones a 404)."""
     recipe = selectors.recipe_get_for_user(user=request.user, pk=recipe_id)
     if not recipe_can_change(recipe=recipe, user=request.user):
@@ -75,7 +79,7 @@ def _add_choices() -> list[dict[str, Any]]:
 @role_required(RESEARCHER)
 def recipe_edit(request: HttpRequest, recipe_id: int) -> HttpResponse:
     """The draft's stages in order; `?validate=1` lists every problem by stage and field."""
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     if (refused := _not_draft(request, recipe)) is not None:
         return refused
     stages = selectors.recipe_stages(recipe=recipe)
@@ -107,7 +111,7 @@ def recipe_edit(request: HttpRequest, recipe_id: int) -> HttpResponse:
 @require_POST
 @role_required(RESEARCHER)
 def recipe_edit_settings(request: HttpRequest, recipe_id: int) -> HttpResponse:
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     try:
         editing.recipe_update(
             recipe=recipe,
@@ -125,7 +129,7 @@ def recipe_edit_settings(request: HttpRequest, recipe_id: int) -> HttpResponse:
 @role_required(RESEARCHER)
 def stage_add(request: HttpRequest, recipe_id: int) -> HttpResponse:
     """Add a stage at the end: `start` is `kind:<kind>` (its defaults) or `preset:<run preset>`."""
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     kind_or_preset, _, value = request.POST.get("start", "").partition(":")
     config: dict | None = None
     kind = value
@@ -158,7 +162,7 @@ def stage_add(request: HttpRequest, recipe_id: int) -> HttpResponse:
 @require_POST
 @role_required(RESEARCHER)
 def stage_remove(request: HttpRequest, recipe_id: int, key: str) -> HttpResponse:
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     try:
         editing.recipe_stage_remove(recipe=recipe, user=request.user, key=key)
         messages.success(request, f"Removed stage {key}.")
@@ -171,7 +175,7 @@ def stage_remove(request: HttpRequest, recipe_id: int, key: str) -> HttpResponse
 @role_required(RESEARCHER)
 def stage_move(request: HttpRequest, recipe_id: int, key: str) -> HttpResponse:
     """`direction` up or down."""
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     offset = -1 if request.POST.get("direction") == "up" else 1
     try:
         editing.recipe_stage_move(recipe=recipe, user=request.user, key=key, offset=offset)
@@ -193,6 +197,25 @@ def recipe_clone(request: HttpRequest, recipe_id: int) -> HttpResponse:
         return redirect("recipes:detail", recipe_id=recipe.pk)
     messages.success(request, f"Cloned into draft #{copy.pk}: edit it, then launch it.")
     return redirect("recipes:edit", recipe_id=copy.pk)
+
+
+@require_POST
+@role_required(RESEARCHER)
+def stage_gate(request: HttpRequest, recipe_id: int, key: str) -> HttpResponse:
+    """Switch a gate on (`enabled=1`) or off before the recipe reaches it, launched or not."""
+    recipe = _get_changeable(request, recipe_id)
+    stage = recipe.stages.filter(key=key, kind="gate").first()
+    if stage is None:
+        messages.error(request, f"This recipe has no gate {key!r}.")
+        return redirect("recipes:detail", recipe_id=recipe.pk)
+    enabled = request.POST.get("enabled") == "1"
+    try:
+        recipe_stage_set_gate(stage=stage, user=request.user, enabled=enabled)
+        state = "on: people review its data" if enabled else "off: its data passes on"
+        messages.success(request, f"Gate {key} switched {state}.")
+    except RecipeStateError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("recipes:detail", recipe_id=recipe.pk)
 
 
 def _posted_inputs(request: HttpRequest) -> list[dict[str, Any]]:
@@ -244,7 +267,7 @@ def _gate_config(request: HttpRequest, errors: list[dict[str, str]]) -> dict[str
 @role_required(RESEARCHER)
 def stage_edit(request: HttpRequest, recipe_id: int, key: str) -> HttpResponse:
     """One stage: name, inputs, config (or a gate's settings and switch); Save."""
-    recipe = _get_draft(request, recipe_id)
+    recipe = _get_changeable(request, recipe_id)
     if (refused := _not_draft(request, recipe)) is not None:
         return refused
     stages = selectors.recipe_stages(recipe=recipe)

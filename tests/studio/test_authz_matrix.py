@@ -167,6 +167,7 @@ EXPECT: dict[str, Rule] = {
     "recipes:stage_add": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
     "recipes:stage_move": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
     "recipes:stage_remove": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
+    "recipes:stage_gate": Rule("LOGIN 405 405 405 405", post="LOGIN DENY ANY DENY ANY"),
     "recipes:clone": RESEARCHER_ACTION,
     "api:list_recipes": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # POST creates
     "api:create_recipe": Rule("401 DENY OK OK OK", post="401 DENY ANY ANY ANY"),  # GET lists

@@ -358,3 +358,23 @@ def test_the_list_shows_status_progress_and_stages_done(
     assert "My recipe" in html and "1 / 3" in html
     assert f'aria-label="Progress of recipe #{recipe.pk}"' in html
     assert 'value="33"' in html
+
+
+def test_a_gate_not_yet_reached_is_switched_from_the_recipe_page(
+    researcher_client: Client, recipe: Recipe
+) -> None:
+    RecipeStage.objects.create(
+        recipe=recipe, key="02b-gate", order=9, kind="gate", gate_enabled=False,
+        inputs=[{"field": "data.source", "stage": "02-data"}],
+    )  # fmt: skip
+    Recipe.objects.filter(pk=recipe.pk).update(status=RecipeStatus.RUNNING)
+    page = researcher_client.get(reverse("recipes:detail", args=[recipe.pk]))
+    assert b'data-action="gate-on"' in page.content
+    url = reverse("recipes:stage_gate", args=[recipe.pk, "02b-gate"])
+    assert researcher_client.post(url, {"enabled": "1"}).status_code == 302
+    assert recipe.stages.get(key="02b-gate").gate_enabled is True
+
+    RecipeStage.objects.filter(recipe=recipe, key="02b-gate").update(status=StageStatus.WAITING)
+    response = researcher_client.post(url, {"enabled": "0"}, follow=True)
+    assert b"The gate was reached already." in response.content
+    assert recipe.stages.get(key="02b-gate").gate_enabled is True
