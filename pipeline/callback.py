@@ -55,25 +55,15 @@ def group_advantages(rewards: list[float | None], group: int, scale: Any) -> lis
     (`scale_rewards="group"`, TRL's default), the batch's ("batch") or not at all ("none")."""
     if group < 1 or not rewards or len(rewards) % group or any(r is None for r in rewards):
         return [None] * len(rewards)
-    values = [float(r) for r in rewards]  # type: ignore[arg-type]
+    import numpy as np
 
-    def std(xs: list[float]) -> float:
-        mean = sum(xs) / len(xs)
-        return (sum((x - mean) ** 2 for x in xs) / max(1, len(xs) - 1)) ** 0.5
-
-    out: list[float | None] = []
-    batch_std = std(values)
-    for start in range(0, len(values), group):
-        chunk = values[start : start + group]
-        mean = sum(chunk) / len(chunk)
-        if scale in ("group", True):
-            divisor = std(chunk) + 1e-4
-        elif scale == "batch":
-            divisor = batch_std + 1e-4
-        else:
-            divisor = 1.0
-        out.extend((x - mean) / divisor for x in chunk)
-    return out
+    values = np.asarray(rewards, dtype=float).reshape(-1, group)
+    centred = values - values.mean(axis=1, keepdims=True)
+    if scale in ("group", True):
+        centred /= values.std(axis=1, ddof=1, keepdims=True) + 1e-4
+    elif scale == "batch":
+        centred /= values.std(ddof=1) + 1e-4
+    return [float(x) for x in centred.ravel()]
 
 
 class R1StudioCallback(TrainerCallback):
@@ -87,7 +77,7 @@ class R1StudioCallback(TrainerCallback):
         *,
         kind: str | None = None,
         spool_dir: str | Path | None = None,
-        samples_every: int = 1,
+        samples_every: int = 10,
         samples_count: int = 16,
         progress_every_s: float = 1.0,
         batch_seconds: float = 1.0,
