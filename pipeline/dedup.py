@@ -143,18 +143,16 @@ class Tokens:
         from pipeline import dedup_scan as scan
 
         offsets, data = _buffers(_strings(texts))
-        text_offsets, starts, ends, raw, units, flags = scan.scan(
+        text_offsets, raw, units, odd = scan.scan(
             data, offsets, LONG_TOKEN_BYTES, scan.PUNCTUATION, scan.LOWER
         )
-        odd = np.flatnonzero(flags)
-        if len(odd):  # what the compiled loop leaves to us: long and non-ASCII tokens
-            for k in odd[(flags[odd] & scan.LONG_RAW) != 0].tolist():
-                raw[k] = stable_hash(data[starts[k] : ends[k]].tobytes())
-            redo = odd[(flags[odd] & (scan.NON_ASCII | scan.LONG_UNIT)) != 0]
-            if len(redo):
-                spans = [data[a:b].tobytes() for a, b in zip(starts[redo], ends[redo], strict=True)]
-                words = pa.array(spans, pa.binary()).cast(pa.string())
-                units[redo] = _unit_hashes(words).astype(np.uint32)
+        # What the compiled loop leaves to us: long and non-ASCII tokens.
+        for k, a, b in odd[(odd[:, 3] & scan.LONG_RAW) != 0, :3].tolist():
+            raw[k] = stable_hash(data[a:b].tobytes())
+        redo = odd[(odd[:, 3] & (scan.NON_ASCII | scan.LONG_UNIT)) != 0]
+        if len(redo):
+            words = pa.array([data[a:b].tobytes() for _, a, b, _ in redo.tolist()], pa.binary())
+            units[redo[:, 0]] = _unit_hashes(words.cast(pa.string())).astype(np.uint32)
         return cls(raw, units, text_offsets[:-1], text_offsets[1:])
 
     def __len__(self) -> int:

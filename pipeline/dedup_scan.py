@@ -51,19 +51,19 @@ def _fmix(h: np.uint64) -> np.uint64:
 
 @numba.njit(cache=True, nogil=True)
 def scan(data, offsets, long_bytes, punctuation, lower):  # noqa: ANN001, ANN201 (numba)
-    """``(text_offsets, starts, ends, raw, units, flags)``: where each text's tokens start in
-    the token arrays (a blank text has one empty token, as pyarrow's split gives it), each
-    token's byte span in ``data``, its hash as written (uint64), the low 32 bits of the hash of
-    its normalised form, and the ``NON_ASCII``/``LONG_*`` flags."""
+    """``(text_offsets, raw, units, odd)``: where each text's tokens start in the token arrays
+    (a blank text has one empty token, as pyarrow's split gives it), each token's hash as
+    written (uint64) and the low 32 bits of the hash of its normalised form, and, for the rare
+    tokens flagged ``NON_ASCII``/``LONG_*`` only, rows of (token, start byte, end byte, flags).
+    Nothing is written per token beyond the two hashes: fresh pages cost more than hashing."""
     n_texts = len(offsets) - 1
     # At most one token per two bytes, or one per text; pages never written stay unmapped.
     size = (offsets[n_texts] - offsets[0] + 1) // 2 + n_texts
     text_offsets = np.empty(n_texts + 1, np.int64)
-    starts = np.empty(size, np.int64)
-    ends = np.empty(size, np.int64)
     raw = np.empty(size, np.uint64)
     units = np.empty(size, np.uint32)
-    flags = np.empty(size, np.uint8)
+    odd = np.empty((size, 4), np.int64)  # token, start, end, flags: only the rare ones written
+    n_odd = 0
     k = 0
     for t in range(n_texts):
         text_offsets[t] = k
@@ -84,13 +84,15 @@ def scan(data, offsets, long_bytes, punctuation, lower):  # noqa: ANN001, ANN201
                 i += 1
             e = i
             raw[k] = _fmix(h ^ (np.uint64(e - s) << np.uint64(56)))
-            starts[k], ends[k] = s, e
             flag = NON_ASCII if high >= 128 else 0
             if e - s > long_bytes:
                 flag |= LONG_RAW
             if not upper and not punctuation[data[s]] and not punctuation[data[e - 1]]:
                 units[k] = np.uint32(raw[k] & np.uint64(0xFFFFFFFF))  # already normal
-                flags[k] = flag | (LONG_UNIT if flag & LONG_RAW else 0)
+                if flag:
+                    odd[n_odd, 0], odd[n_odd, 1], odd[n_odd, 2] = k, s, e
+                    odd[n_odd, 3] = flag | (LONG_UNIT if flag & LONG_RAW else 0)
+                    n_odd += 1
                 k += 1
                 continue
             # Near duplicates ignore case and the punctuation around a word (a token that is
@@ -108,16 +110,17 @@ def scan(data, offsets, long_bytes, punctuation, lower):  # noqa: ANN001, ANN201
                 h = (h ^ np.uint64(lower[data[j]])) * _FNV_PRIME
             h = _fmix(h ^ (np.uint64(b - a) << np.uint64(56)))
             units[k] = np.uint32(h & np.uint64(0xFFFFFFFF))
-            flags[k] = flag | (LONG_UNIT if b - a > long_bytes else 0)
+            flag |= LONG_UNIT if b - a > long_bytes else 0
+            if flag:
+                odd[n_odd, 0], odd[n_odd, 1], odd[n_odd, 2], odd[n_odd, 3] = k, s, e, flag
+                n_odd += 1
             k += 1
         if k == text_offsets[t]:  # as pyarrow's split: a blank text is one empty token
-            starts[k] = ends[k] = end
             raw[k] = _fmix(_FNV_OFFSET)
             units[k] = np.uint32(raw[k] & np.uint64(0xFFFFFFFF))
-            flags[k] = 0
             k += 1
     text_offsets[n_texts] = k
-    return text_offsets, starts[:k], ends[:k], raw[:k], units[:k], flags[:k]
+    return text_offsets, raw[:k], units[:k], odd[:n_odd]
 
 
 @numba.njit(cache=True, nogil=True)
