@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0003_run_uid'),
+        ("runs", "0003_run_uid"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='executor',
-            field=models.CharField(choices=[('worker', 'worker'), ('external', 'external script'), ('ray', 'Ray cluster')], default='worker', max_length=16),
+            model_name="run",
+            name="executor",
+            field=models.CharField(
+                choices=[
+                    ("worker", "worker"),
+                    ("external", "external script"),
+                    ("ray", "Ray cluster"),
+                ],
+                default="worker",
+                max_length=16,
+            ),
         ),
     ]

@@ -4,25 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0005_run_token'),
+        ("runs", "0005_run_token"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='config_hash',
-            field=models.CharField(blank=True, db_index=True, default='', help_text='sha256 of the config', max_length=64),
+            model_name="run",
+            name="config_hash",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                default="",
+                help_text="sha256 of the config",
+                max_length=64,
+            ),
         ),
         migrations.AddField(
-            model_name='run',
-            name='environment',
-            field=models.JSONField(blank=True, default=dict, help_text='{python, git_commit, packages} the stage ran with'),
+            model_name="run",
+            name="environment",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="{python, git_commit, packages} the stage ran with",
+            ),
         ),
         migrations.AddField(
-            model_name='run',
-            name='lineage',
-            field=models.JSONField(blank=True, default=dict, help_text='{seed, inputs: [{loc, ref, sha256...}], model}'),
+            model_name="run",
+            name="lineage",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="{seed, inputs: [{loc, ref, sha256...}], model}"
+            ),
         ),
     ]
