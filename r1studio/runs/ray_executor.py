@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from pipeline.access import roots_env
 from r1studio.runs import services
+from r1studio.runs.hooks import runs_ended
 from r1studio.runs.ingest import events_publish, run_state_payload
 from r1studio.runs.inputs import config_inputs_resolve
 from r1studio.runs.models import Run, RunExecutor, RunStatus
@@ -106,6 +107,13 @@ def ray_client(address: str | None = None) -> Any:
 
 def _not_found(error: Exception) -> bool:
     return "does not exist" in str(error) or "404" in str(error)
+
+
+def _transient(error: Exception) -> bool:
+    """A server-side failure worth retrying (the dashboard's agent starting, a 5xx), as opposed
+    to a job the cluster refuses (a 400: bad runtime env, bad resources)."""
+    text = str(error)
+    return "try again" in text or any(f"status code {code}" in text for code in (500, 502, 503))
 
 
 def submission_id_for(run: Run, attempt: int = 1) -> str:
@@ -190,6 +198,8 @@ def job_submit(*, run: Run, attempt: int, resume: bool, client: Any | None = Non
     except Exception as error:
         if "already exists" in str(error):
             return submission_id  # two ticks raced: the other one submitted it
+        if _transient(error):  # e.g. "No available agent to submit job, please try again"
+            raise ClusterAway(f"the Ray cluster cannot take the job now: {error}") from error
         raise RayError(f"the Ray cluster refused the job: {error}") from error
     return submission_id
 
@@ -295,6 +305,18 @@ def _log_follow(run: Run, client: Any) -> str:
     return logs
 
 
+def _close(run: Run, **fields: Any) -> None:
+    """End a run still running with `fields`; tell the pages and the run-ended hooks (a
+    recipe's next stages) when this call ended it."""
+    with transaction.atomic():
+        ended = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**fields)
+        if ended:
+            runs_ended([run.pk])
+    run.refresh_from_db()
+    if ended:
+        events_publish(run.pk, run_state_payload(run))
+
+
 def _end(run: Run, job_status: str, message: str, logs: str) -> None:
     """Record the end of the job on a run still running (the stage's events may have ended it
     first: its own finished or failed status is kept)."""
@@ -307,18 +329,11 @@ def _end(run: Run, job_status: str, message: str, logs: str) -> None:
         tail = [line for line in logs.splitlines() if line.strip()][-TRACEBACK_LINES:]
         fields["error"] = message or (tail[-1] if tail else "the Ray job failed")
         fields["traceback"] = "\n".join(tail)
-    with transaction.atomic():
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**fields)
-    run.refresh_from_db()
-    events_publish(run.pk, run_state_payload(run))
+    _close(run, **fields)
 
 
 def _lost(run: Run, error: str) -> None:
-    Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.LOST, finished_at=timezone.now(), eta_seconds=None, error=error
-    )
-    run.refresh_from_db()
-    events_publish(run.pk, run_state_payload(run))
+    _close(run, status=RunStatus.LOST, finished_at=timezone.now(), eta_seconds=None, error=error)
 
 
 def _away(run: Run, error: Exception) -> bool:
@@ -339,8 +354,14 @@ def _watch(run: Run, client: Any) -> bool:
     """One look at a running run's job; True while it goes on."""
     if not run.job_id:
         _submit(run, client)
-    job_status = str(client.get_job_status(run.job_id).value)
-    logs = _log_follow(run, client)
+    try:
+        job_status = str(client.get_job_status(run.job_id).value)
+        logs = _log_follow(run, client)
+    except Exception as error:
+        if not _not_found(error):  # a timeout, a 5xx, the dashboard restarting: try again
+            raise ClusterAway(f"the Ray cluster does not answer: {error}") from error
+        _lost(run, f"The Ray cluster no longer knows the job {run.job_id} (was it restarted?)")
+        return False
     run.refresh_from_db(fields=["status", "cancel_requested"])
     changes: dict[str, Any] = {"status": job_status, "away_since": None}
     if run.cancel_requested and not run.job_state.get("stop_sent") and job_status not in JOB_ENDS:
@@ -394,14 +415,13 @@ def ray_tick(*, run_id: int, watcher: str | None) -> NextTick | None:
         going = not _away(run, error)
     except Exception as error:
         logger.exception("run %s: the Ray watcher failed", run_id)
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        _close(
+            run,
             status=RunStatus.FAILED,
             finished_at=timezone.now(),
             error=f"Ray: {error}",
             eta_seconds=None,
         )
-        run.refresh_from_db()
-        events_publish(run.pk, run_state_payload(run))
         if run.job_id:
             _stop_orphan(run)
         return None

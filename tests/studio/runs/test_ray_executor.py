@@ -26,7 +26,8 @@ import pytest
 pytest.importorskip("ray.job_submission", reason="`ray` is not installed (pip install -e '.[ray]')")
 
 from r1studio.metrics.selectors import run_metrics_series  # noqa: E402
-from r1studio.runs import ray_executor  # noqa: E402
+from r1studio.runs import hooks, ray_executor  # noqa: E402
+from r1studio.runs.hooks import run_ended_register  # noqa: E402
 from r1studio.runs.models import Checkpoint, Run, RunExecutor, RunStatus  # noqa: E402
 from r1studio.runs.services import (  # noqa: E402
     RAY_QUEUE,
@@ -220,5 +221,30 @@ def test_it_runs_a_toy_grpo_stage_on_ray_reporting_over_http_and_resumes_it_when
     assert f"submitted Ray job {first_job}\n" in log and f"submitted Ray job {run.job_id}" in log
     assert "resume" in log
     # Every point came over HTTP ingest (the studio never reads the job's events.jsonl), and
-    # the steps the second job repeated after its checkpoint are stored once.
-    assert run_metrics_series(run=run, name="reward")["steps"] == list(range(1, 13))
+    # no step is missing: the first job's unsent tail came with the second job's spool.
+    steps = run_metrics_series(run=run, name="reward")["steps"]
+    assert sorted(set(steps)) == list(range(1, 13))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_marks_a_ray_run_lost_when_the_cluster_no_longer_knows_its_job(
+    on_ray, researcher, toy_config
+):
+    run = run_create(user=researcher, name="forgotten", config=toy_config("evaluate"))
+    Run.objects.filter(pk=run.pk).update(
+        executor=RunExecutor.RAY,
+        status=RunStatus.RUNNING,
+        job_id="r1studio-run-0-restarted-cluster",
+        job_state={"watcher": "w1", "address": on_ray, "attempt": 1},
+    )
+    heard: list[int] = []
+    run_ended_register(key="test-ray", handler=lambda run_ids: heard.extend(run_ids))
+    try:
+        following = ray_executor.ray_tick(run_id=run.pk, watcher="w1")
+    finally:
+        hooks._registry.pop("test-ray", None)
+
+    run.refresh_from_db()
+    assert following is None and run.status == RunStatus.LOST
+    assert "no longer knows the job r1studio-run-0-restarted-cluster" in run.error
+    assert heard == [run.pk]  # a recipe hears that its stage ended
