@@ -99,7 +99,9 @@ SIZES: dict[str, ToySize] = {
         student_layers=2,
         n_heldout=300,
         stages={
-            "grpo": {"max_steps": 100, "batch": 32, "lr": 5e-5},
+            # 64 completions a step and lr 3e-5: R1-Zero reaches 92-95% held-out over seeds 0-2;
+            # at 32 and 5e-5 it swung between 47% and 84% with the seed (and the machine).
+            "grpo": {"max_steps": 100, "batch": 64, "lr": 3e-5},
             "cold_start_limit": 1000,
             "cold_start_sft": {"max_steps": 100, "batch": 64, "lr": 1e-3},
             "reasoning_grpo": {
