@@ -7,7 +7,8 @@ PostgreSQL database `r1studio_bench_annotation` created and dropped on `--pg-url
 0. a queue of `--items` (100,000) items with overlap 2, twenty annotators and two guideline
    versions; the first `--done` (30,000) items already carry two submitted labels each (verdict,
    rating, tags; some disagreeing), as a queue a third of the way through looks (on PostgreSQL
-   vacuumed and analysed, as autovacuum leaves it).
+   vacuumed and analysed, as autovacuum leaves it). On PostgreSQL connections come from a
+   pool, as in the web server (R1STUDIO_DB_POOL, r1studio/asgi.py).
 1. save: one annotator leases items and saves each label twice through the API, a draft with
    an edited think (`PUT /api/labels/{id}`) and then the submit, `--repeat` items; p50/p95 of
    the whole request through Django's test client (the server's time: middleware, token,
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import threading
@@ -301,6 +303,8 @@ def child(label: str, items: int, done: int, repeat: int, rounds: int) -> int:
     """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
     from django.test import override_settings
 
+    # As the web server runs (r1studio/asgi.py): PostgreSQL connections come from a pool.
+    os.environ.setdefault("R1STUDIO_DB_POOL", "1")
     owner = django_setup()
     from r1studio.core.services import user_create
 

@@ -7,6 +7,9 @@ it `r1studio.core.static` adds versioned URLs with year-long caching and gzip.
 
 Static responses skip the middleware, so the handler adds `X-Content-Type-Options: nosniff`
 itself: a browser then never runs a file as a script unless it is served as one.
+
+On PostgreSQL the web server keeps its connections in a pool (R1STUDIO_DB_POOL, on by default
+here and only here: the Celery workers fork, which a pool's threads do not survive).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from django.core.asgi import get_asgi_application
 from r1studio.core.static import CompressedStaticFilesHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "r1studio.settings")
+# The web server pools its PostgreSQL connections (settings.R1STUDIO_DB_POOL); the workers do not.
+os.environ.setdefault("R1STUDIO_DB_POOL", "1")
 
 
 class StaticFilesHandler(CompressedStaticFilesHandler):
