@@ -2,8 +2,11 @@
 
 Runs each script in ``BENCHES`` in order even when an earlier one misses a target (so a single
 run gives every figure), tees their output to ``var/bench/<UTC time>.log``, and ends with a summary:
-when and on what machine it ran (CPU count, memory, load average before and after) and each
-script's exit status. Exits 1 when any script failed or missed a target.
+when and on what machine it ran (CPU count, memory, load average before and after), each
+script's exit status, and the share of CPU time the hypervisor gave to other guests while it ran
+("steal", from /proc/stat on Linux: on a shared virtual machine this is the neighbours' share,
+which slows every figure without showing in the load average). Exits 1 when any script failed
+or missed a target.
 
     .venv/bin/python bench/run_all.py                 # everything (tens of minutes)
     .venv/bin/python bench/run_all.py metrics traces  # only the scripts named
@@ -49,6 +52,23 @@ def _load() -> str:
         return "?"
 
 
+def _cpu_ticks() -> list[int]:
+    """The aggregate `cpu` line of /proc/stat (user, nice, system, idle, iowait, irq, softirq,
+    steal), or [] where there is none."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def _steal(before: list[int], after: list[int]) -> str:
+    if len(before) < 8 or len(after) < 8:
+        return "?"
+    total = sum(after) - sum(before)
+    return f"{100 * (after[7] - before[7]) / total:.0f}%" if total > 0 else "?"
+
+
 def main(argv: list[str]) -> int:
     chosen = [bench for bench in BENCHES if not argv or bench[0] in argv]
     unknown = set(argv) - {name for name, _ in BENCHES}
@@ -67,7 +87,8 @@ def main(argv: list[str]) -> int:
         f"{platform.platform()}, Python {platform.python_version()}"
     )
     load_before = _load()
-    results: list[tuple[str, int, float]] = []
+    results: list[tuple[str, int, float, str]] = []
+    ticks_start = _cpu_ticks()
     with log_path.open("w", encoding="utf-8") as log:
 
         def out(text: str) -> None:
@@ -80,7 +101,7 @@ def main(argv: list[str]) -> int:
         out(f"load average before: {load_before}\n")
         for name, args in chosen:
             out(f"\n===== bench/{name}.py {' '.join(args)}\n")
-            began = time.monotonic()
+            began, ticks = time.monotonic(), _cpu_ticks()
             proc = subprocess.Popen(
                 [sys.executable, str(ROOT / "bench" / f"{name}.py"), *args],
                 cwd=ROOT,
@@ -93,15 +114,16 @@ def main(argv: list[str]) -> int:
             for line in proc.stdout:
                 out(line)
             code = proc.wait()
-            results.append((name, code, time.monotonic() - began))
+            results.append((name, code, time.monotonic() - began, _steal(ticks, _cpu_ticks())))
         ended = datetime.now(UTC)
         out(f"\n===== summary: {started:%Y-%m-%d %H:%M}–{ended:%H:%M} UTC on {machine}\n")
         out(f"load average before: {load_before}; after: {_load()}\n")
-        for name, code, seconds in results:
+        out(f"hypervisor steal over the run: {_steal(ticks_start, _cpu_ticks())}\n")
+        for name, code, seconds, steal in results:
             verdict = "PASS" if code == 0 else f"FAIL (exit {code})"
-            out(f"  {verdict:<14} bench/{name}.py  ({seconds:.0f} s)\n")
+            out(f"  {verdict:<14} bench/{name}.py  ({seconds:.0f} s, steal {steal})\n")
         out(f"log: {log_path.relative_to(ROOT)}\n")
-    return 0 if all(code == 0 for _, code, _ in results) else 1
+    return 0 if all(result[1] == 0 for result in results) else 1
 
 
 if __name__ == "__main__":
