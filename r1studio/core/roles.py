@@ -62,6 +62,13 @@ def user_has_role(user: Any, role: str) -> bool:
     return held is not None and ROLE_RANK[held] >= ROLE_RANK[role]
 
 
+def require_role(user: Any, role: str, what: str) -> None:
+    """Raise PermissionDenied naming `what` needs `role` unless the user holds it (services use
+    this; views use `role_required`)."""
+    if not user_has_role(user, role):
+        raise PermissionDenied(f"{what} need the {role} role.")
+
+
 def role_required(role: str) -> Callable[[ViewFunc], ViewFunc]:
     """View decorator: 403 unless the signed-in user holds `role` (or a higher one).
 

@@ -25,12 +25,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.text import get_valid_filename
 
 from pipeline.access import OUTSIDE
-from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.core.roles import RESEARCHER, require_role
 from r1studio.curation import jobs, storage
 from r1studio.curation.mapping import (
     TARGETS,
@@ -63,8 +62,7 @@ READ_SHARE = 0.35
 
 
 def _require_researcher(user: Any) -> None:
-    if not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("Datasets need the researcher role.")
+    require_role(user, RESEARCHER, "Datasets")
 
 
 def _human(size: int) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.core.roles import RESEARCHER, require_role
 from r1studio.curation import storage
 from r1studio.curation.models import Dataset, DatasetKind, DatasetVersion, ProvenanceType
 
@@ -32,8 +32,7 @@ class DatasetError(ValidationError):
 
 
 def _require_researcher(user: Any) -> None:
-    if not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("Datasets need the researcher role.")
+    require_role(user, RESEARCHER, "Datasets")
 
 
 def dataset_name_check(name: str) -> str:

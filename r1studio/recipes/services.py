@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from r1studio.core.roles import ADMIN, RESEARCHER, user_has_role
+from r1studio.core.roles import ADMIN, RESEARCHER, require_role, user_has_role
 from r1studio.recipes.graph import RecipeError, definition_errors, stage_inputs
 from r1studio.recipes.models import Recipe, RecipeStage, RecipeStatus, StageStatus
 from r1studio.recipes.presets import TOY_GATE, PresetError, preset_definition
@@ -33,8 +33,7 @@ class RecipeStateError(ValidationError):
 
 
 def _require_researcher(user: Any) -> None:
-    if not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("Recipes need the researcher role.")
+    require_role(user, RESEARCHER, "Recipes")
 
 
 def recipe_can_change(*, recipe: Recipe, user: Any) -> bool:

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from pipeline.access import Roots, allowed_roots
 from pipeline.checks import config_errors
 from pipeline.config import ConfigError, config_to_dict, parse_config
-from r1studio.core.roles import RESEARCHER, user_has_role
+from r1studio.core.roles import RESEARCHER, require_role
 from r1studio.runs.hooks import runs_ended
 from r1studio.runs.ingest import events_publish, run_state_payload
 from r1studio.runs.inputs import (
@@ -71,8 +71,7 @@ class RunStateError(ValidationError):
 
 
 def _require_researcher(user: Any) -> None:
-    if not user_has_role(user, RESEARCHER):
-        raise PermissionDenied("Runs need the researcher role.")
+    require_role(user, RESEARCHER, "Runs")
 
 
 def _require_change(run: Run, user: Any) -> None:
