@@ -183,8 +183,8 @@ def child(label: str, args: argparse.Namespace) -> int:
     from r1studio.runs.remote import run_create_external
 
     print(f"\n== {label}")
-    run, token = run_create_external(user=user, name="bench http ingest")
-    second, second_token = run_create_external(user=user, name="bench http reporter")
+    run, token, _ = run_create_external(user=user, name="bench http ingest")
+    second, second_token, _ = run_create_external(user=user, name="bench http reporter")
     _, user_token = api_token_create(user=user, name="bench")
     connection.close()  # the server opens its own
     port = free_port()

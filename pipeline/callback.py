@@ -120,9 +120,14 @@ class R1StudioCallback(TrainerCallback):
             # Made by the sender thread once the studio answers: training never waits for it.
             record = {"script": Path(sys.argv[0]).name, "trainer": _clean(args.to_dict())}
 
-            def create() -> tuple[int, str]:
+            def create(client_key: str) -> tuple[int, str]:
                 return create_external_run(
-                    self.url, self.token, self.run_name, kind=kind, config=record
+                    self.url,
+                    self.token,
+                    self.run_name,
+                    kind=kind,
+                    config=record,
+                    client_key=client_key,
                 )
 
             # A new folder for each new run: an earlier run's spool is never sent to this one.

@@ -10,9 +10,10 @@ up in the file and the thread retries with a capped exponential backoff, then ca
 order. What was acknowledged is kept in ``events.sent`` next to it, so a script restarted on the
 same folder goes on where it stopped. ``close()`` flushes with a bounded wait.
 
-Without a ``run_id``, ``create_run()`` (e.g. ``create_external_run`` with a user's API token) is
-called by the thread once the studio answers, so a script started while the studio is away
-trains and spools from its first step.
+Without a ``run_id``, ``create_run(client_key)`` (e.g. ``create_external_run`` with a user's API
+token) is called by the thread once the studio answers, so a script started while the studio is
+away trains and spools from its first step; the key, kept in ``run.key`` in the folder, makes a
+retried create return the same run.
 
 Standard library only (``http.client``): no Django, nothing to install.
 
@@ -29,6 +30,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,17 +100,26 @@ class StudioClient:
 
 
 def create_external_run(
-    url: str, user_token: str, name: str, *, kind: str = "grpo", config: dict | None = None
+    url: str,
+    user_token: str,
+    name: str,
+    *,
+    kind: str = "grpo",
+    config: dict | None = None,
+    client_key: str = "",
 ) -> tuple[int, str]:
-    """Create an external run with a user's API token; returns (run id, the run's token)."""
+    """Create an external run with a user's API token; returns (run id, the run's token).
+
+    With `client_key`, a retry after a lost answer gets the run the first call made."""
     client = StudioClient(url, user_token)
+    body = {"name": name, "external": True, "kind": kind, "config": config or {}}
+    if client_key:
+        body["client_key"] = client_key
     try:
-        status, answer = client.post(
-            "/api/runs", {"name": name, "external": True, "kind": kind, "config": config or {}}
-        )
+        status, answer = client.post("/api/runs", body)
     finally:
         client.close()
-    if status != 201:
+    if status not in (200, 201):
         raise StudioError(f"creating the run failed ({status}): {answer.get('detail', answer)}")
     return int(answer["id"]), str(answer["token"])
 
@@ -141,7 +152,7 @@ class HttpReporter(JsonlReporter):
         url: str,
         token: str,
         run_id: int | None = None,
-        create_run: Callable[[], tuple[int, str]] | None = None,
+        create_run: Callable[[str], tuple[int, str]] | None = None,
         batch_events: int = 1000,
         batch_seconds: float = 1.0,
         max_batch_bytes: int = 2 * 2**20,
@@ -289,7 +300,12 @@ class HttpReporter(JsonlReporter):
     def _create(self) -> None:
         """Make the run now that the studio answers (events were spooled meanwhile)."""
         assert self.create_run is not None
-        self.run_id, self.client.token = self.create_run()
+        # One key per spool folder, kept before asking: a create whose answer was lost is
+        # retried with the same key and gets the same run (never a second one).
+        key_path = self.run_dir / "run.key"
+        if not key_path.exists():
+            key_path.write_text(uuid.uuid4().hex + "\n")
+        self.run_id, self.client.token = self.create_run(key_path.read_text().strip())
         (self.run_dir / "run.json").write_text(
             json.dumps({"url": self.url, "run_id": self.run_id}) + "\n"
         )

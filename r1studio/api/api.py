@@ -142,20 +142,26 @@ def _public_job_state(state: dict) -> dict[str, Any]:
     return {key: state[key] for key in keys if key in state}
 
 
-@api.post("/runs", response={201: RunCreatedOut, **ERRORS}, tags=["runs"])
+@api.post("/runs", response={200: RunCreatedOut, 201: RunCreatedOut, **ERRORS}, tags=["runs"])
 def create_run(request: HttpRequest, body: RunCreateIn) -> Any:
     """Create a draft run from a stage config (validated; 422 names the bad fields).
 
     With `"external": true`, a run that a script outside the studio reports to (the
     `R1StudioCallback` of pipeline/callback.py does this for you): it waits `queued` for its
     first batch of events at `POST /api/runs/{id}/events`, sent with the `token` of this answer.
+    With a `client_key` too, a retry returns the run the first call made (200, with a new token)
+    instead of making another.
     """
     user = _researcher(request)
     if body.external:
-        run, token = remote.run_create_external(
-            user=user, name=body.name, kind=body.kind, config=body.config
+        run, token, made = remote.run_create_external(
+            user=user,
+            name=body.name,
+            kind=body.kind,
+            config=body.config,
+            client_key=body.client_key,
         )
-        return Status(201, {**_out(run, detail=True), "token": token})
+        return Status(201 if made else 200, {**_out(run, detail=True), "token": token})
     run = services.run_create(
         user=user,
         name=body.name,

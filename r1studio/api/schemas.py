@@ -23,6 +23,13 @@ class RunCreateIn(Schema):
         "(POST /api/runs/{id}/events with the `token` of the answer); no worker runs it.",
     )
     kind: str = Field("grpo", description="External runs: grpo, sft, generate or evaluate.")
+    client_key: str = Field(
+        "",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]*$",
+        description="External runs: a key the client picks once per run (e.g. a UUID) that makes "
+        "a retried create return the run already made instead of a second one.",
+    )
     executor: Literal["worker", "ray"] = Field(
         "worker",
         description="Where its launch runs it: a local worker, or the Ray cluster of RAY_ADDRESS "

@@ -44,8 +44,9 @@ import orjson
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from r1studio.runs.hooks import runs_ended
 from r1studio.runs.ingest import MAX_STEP, RunEndedError, events_ingest, events_publish
-from r1studio.runs.models import Run, RunExecutor, RunStatus, RunToken
+from r1studio.runs.models import ENDED_STATUSES, Run, RunExecutor, RunStatus, RunToken
 from r1studio.runs.services import QUEUE_FOR_KIND, RunConfigError, run_create
 
 RUN_TOKEN_PREFIX = "r1r_"
@@ -97,16 +98,32 @@ def run_token_run_id(*, token: str) -> int | None:
 
 
 def run_create_external(
-    *, user: Any, name: str, kind: str = "grpo", config: dict | None = None, tags: str = ""
-) -> tuple[Run, str]:
-    """A run that a script outside the studio reports to; returns it and its token.
+    *,
+    user: Any,
+    name: str,
+    kind: str = "grpo",
+    config: dict | None = None,
+    tags: str = "",
+    client_key: str = "",
+) -> tuple[Run, str, bool]:
+    """A run that a script outside the studio reports to; returns it, its token and whether it
+    was made now.
 
     It waits `queued` for its first event (no worker is asked to run it); `config` is kept as the
-    script's record of what it ran (not a pipeline config: not validated, never launched)."""
+    script's record of what it ran (not a pipeline config: not validated, never launched).
+    `client_key` makes the call safe to retry: when this user already made an external run with
+    that key (the first answer was lost on the way back), that run is returned with a new token
+    (the old one, never received, is revoked) instead of a second run."""
     if kind not in QUEUE_FOR_KIND:
         raise RunConfigError(
             [{"loc": "kind", "msg": f"must be one of {', '.join(QUEUE_FOR_KIND)}"}]
         )
+    if client_key:
+        earlier = Run.objects.filter(
+            owner=user, executor=RunExecutor.EXTERNAL, job_state__client_key=client_key
+        ).first()
+        if earlier is not None:
+            return earlier, run_token_create(run=earlier), False
     record = {"kind": kind, **(config or {})}
     record["kind"] = kind
     run = run_create(
@@ -114,10 +131,13 @@ def run_create_external(
     )
     now = timezone.now()
     Run.objects.filter(pk=run.pk).update(
-        executor=RunExecutor.EXTERNAL, status=RunStatus.QUEUED, queued_at=now
+        executor=RunExecutor.EXTERNAL,
+        status=RunStatus.QUEUED,
+        queued_at=now,
+        job_state={"client_key": client_key} if client_key else {},
     )
     run.refresh_from_db()
-    return run, run_token_create(run=run)
+    return run, run_token_create(run=run), True
 
 
 def run_token_rotate(*, run: Run, user: Any) -> str:
@@ -289,6 +309,9 @@ def events_receive(*, run_id: int, seq: int, events: list[dict]) -> Received:
         if payload is not None:
             if fresh or payload.get("status_changed"):
                 events_publish(run_id, payload)
+            if payload.get("status_changed") and payload["status"] in ENDED_STATUSES:
+                # An external run's own `status` event ended it: a recipe hears it like any other.
+                runs_ended([run_id])
             return _received(run_id, stored=len(fresh))
     raise IngestConflict("Other batches of this run are arriving at once; retry.", offset)
 

@@ -159,6 +159,26 @@ def test_a_lost_answer_or_a_server_error_never_duplicates_an_event(studio, tmp_p
     assert studio.steps() == list(range(1, 31))
 
 
+def test_a_create_whose_answer_was_lost_is_retried_with_the_same_key(studio, tmp_path):
+    studio.start()
+    keys: list[str] = []
+
+    def create_run(client_key: str) -> tuple[int, str]:
+        keys.append(client_key)
+        if len(keys) == 1:
+            raise OSError("connection reset")  # the studio made the run; the answer was lost
+        return 7, TOKEN
+
+    reporter = HttpReporter(
+        tmp_path, url=studio.url, token="r1u_user", create_run=create_run, batch_seconds=0.05
+    )
+    reporter.metrics(1, {"reward": 0.0})
+    assert reporter.close(timeout=30)
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) == 32
+    assert (tmp_path / "run.key").read_text().strip() == keys[0]
+    assert studio.steps() == [1]
+
+
 def test_it_resends_from_where_the_studio_asks(studio, tmp_path):
     studio.start()
     reporter = reporter_for(studio, tmp_path, batch_events=5)

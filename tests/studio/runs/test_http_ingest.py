@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from r1studio.api.services import api_token_create
 from r1studio.metrics.selectors import run_metrics_series
+from r1studio.runs.hooks import _registry, run_ended_register
 from r1studio.runs.live import channel
 from r1studio.runs.models import Checkpoint, Run, RunExecutor, RunStatus, RunToken
 from r1studio.runs.sweep import runs_sweep_lost
@@ -76,6 +77,29 @@ def test_it_creates_an_external_run_with_a_token_shown_once(client, user_auth):
     assert token not in (stored.key_hash, stored.prefix) and stored.revoked_at is None
     got = client.get(f"/api/runs/{run_id}", headers=user_auth).json()
     assert "token" not in got and got["executor"] == "external"
+
+
+def test_a_create_retried_with_its_client_key_returns_the_same_run_with_a_new_token(
+    client, user_auth, studio_admin
+):
+    def create(key: str, auth: dict[str, str] = user_auth) -> Any:
+        body = {"name": "keyed", "external": True, "kind": "sft", "client_key": key}
+        return client.post("/api/runs", body, "application/json", headers=auth)
+
+    first, retry = create("5f0c-key"), create("5f0c-key")
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert first.json()["id"] == retry.json()["id"]
+    run_id = first.json()["id"]
+    assert send(client, run_id, first.json()["token"], 0, [metrics(1)]).status_code == 401
+    assert send(client, run_id, retry.json()["token"], 0, [metrics(1)]).status_code == 200
+    assert create("other-key").json()["id"] != run_id
+    # Another user's run is never handed out by guessing its key.
+    _, admin_token = api_token_create(user=studio_admin, name="test")
+    theirs = create("5f0c-key", {"Authorization": f"Bearer {admin_token}"})
+    assert theirs.status_code == 201 and theirs.json()["id"] != run_id
+    assert Run.objects.filter(name="keyed").count() == 3
+    bad = create("no spaces")
+    assert bad.status_code == 422 and "client_key" in bad.content.decode()
 
 
 def test_it_stores_a_batch_once_even_when_it_is_retried(client, user_auth):
@@ -157,6 +181,24 @@ def test_status_events_end_an_external_run_and_later_events_get_409(client, user
     late = send(client, run_id, token, 2, [metrics(2)])
     assert late.status_code == 409 and "finished" in late.json()["detail"]
     assert send(client, run_id, token, 0, ended).status_code == 200  # a retry is still fine
+
+
+def test_an_external_run_ending_over_http_tells_the_run_ended_hooks_once(
+    client, user_auth, django_capture_on_commit_callbacks
+):
+    heard: list[int] = []
+    run_ended_register(key="test-http", handler=lambda *, run_ids: heard.extend(run_ids))
+    try:
+        run_id, token = create_external(client, user_auth)
+        send(client, run_id, token, 0, [metrics(1)])
+        assert heard == []  # still running
+        ended = [{"type": "status", "state": "finished", "message": ""}]
+        with django_capture_on_commit_callbacks(execute=True):
+            send(client, run_id, token, 1, ended)
+            send(client, run_id, token, 1, ended)  # a retry of the same batch
+        assert heard == [run_id]
+    finally:
+        _registry.pop("test-http", None)
 
 
 def test_a_failed_status_puts_the_error_on_the_run(client, user_auth):
