@@ -81,6 +81,11 @@ class ClusterAway(RayError):
     """The cluster did not answer (network, dashboard down): worth trying again."""
 
 
+# (connect, read) seconds for each request to the cluster's Jobs API; a submit that uploads the
+# working directory's package is the slowest answer.
+RAY_HTTP_TIMEOUT_S = (10.0, 120.0)
+
+
 def ray_enabled() -> bool:
     """True when a cluster is configured (RAY_ADDRESS): the launch form then offers it."""
     return bool(settings.RAY_ADDRESS)
@@ -99,8 +104,16 @@ def ray_client(address: str | None = None) -> Any:
         raise RayError(
             "RAY_ADDRESS is set but the `ray` package is missing: pip install 'ray[default]'"
         ) from None
+    class TimedClient(JobSubmissionClient):
+        """Ray's client sends its requests with no timeout: a dashboard that accepts the
+        connection and never answers would hold the watcher forever (it is then ClusterAway)."""
+
+        def _do_request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", RAY_HTTP_TIMEOUT_S)
+            return super()._do_request(*args, **kwargs)
+
     try:
-        return JobSubmissionClient(address)
+        return TimedClient(address)
     except Exception as error:  # requests' ConnectionError, Ray's "Failed to connect"
         raise ClusterAway(f"the Ray cluster at {address} does not answer: {error}") from error
 
