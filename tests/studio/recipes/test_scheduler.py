@@ -1,7 +1,8 @@
 """Recipes launched for real: stages go through the Celery worker, Redis and the database.
 
 A tiny chain (GRPO → generate → human gate → SFT) runs end to end with the gate switched on and
-promoted by the test through the annotation API; a failed stage blocks what follows and a retry
+promoted by the test through the annotation API, and the SFT's lineage walks back through the
+gate's queue and the GRPO checkpoint to the base model and the raw prompts; a failed stage blocks what follows and a retry
 carries on; cancel stops every run; a worker killed mid-stage is replaced and the recipe goes on.
 """
 
@@ -16,7 +17,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from pipeline.environment import package_version
 from r1studio.api.services import api_token_create
+from r1studio.curation.models import DatasetVersion
+from r1studio.recipes.lineage import run_lineage
 from r1studio.recipes.models import Recipe, RecipeStage
 from r1studio.recipes.services import recipe_cancel, recipe_create, recipe_launch, recipe_retry
 from r1studio.runs.models import Checkpoint, Run
@@ -130,6 +134,30 @@ def test_it_runs_a_chain_through_the_worker_and_a_person_promotes_its_gate(
     sft = _stage(recipe_id, "cold-start-sft")
     assert sft.run.config["data"]["source"] == promoted.json()["ref"]
     assert (Path(sft.run.run_dir) / "final").is_dir()
+
+    # Lineage: what each worker ran with, and the SFT walks back to the base model and raw data.
+    zero = _stage(recipe_id, "zero").run
+    for run in (zero, candidates.run, sft.run):
+        run.refresh_from_db()
+        assert run.environment["packages"]["trl"] == package_version("trl")
+        assert run.environment["packages"]["torch"] == package_version("torch")
+        assert run.environment["python"] and run.config_hash
+    (data,) = sft.run.lineage["inputs"]
+    cold_start = DatasetVersion.objects.get(pk=data["version_id"])
+    assert data["sha256"] == cold_start.sha256 and sft.run.lineage["model"]["kind"] == "base"
+    edges = {tuple(e) for e in run_lineage(run=sft.run, user=researcher).as_dict()["edges"]}
+    zero_final = str(Path(zero.run_dir) / "final")
+    candidates_version = f"version:{candidates.output_version_id}"
+    assert {
+        (f"model:{zero.config['model']['path']}", f"run:{zero.pk}"),
+        (f"raw:{zero.config['data']['source']}", f"run:{zero.pk}"),
+        (f"run:{zero.pk}", f"checkpoint:{zero_final}"),
+        (f"checkpoint:{zero_final}", f"run:{candidates.run_id}"),
+        (f"run:{candidates.run_id}", candidates_version),
+        (candidates_version, f"queue:{queue}"),
+        (f"queue:{queue}", f"version:{cold_start.pk}"),
+        (f"version:{cold_start.pk}", f"run:{sft.run_id}"),
+    } <= edges
 
 
 def test_a_failed_stage_blocks_what_follows_and_a_retry_carries_on(
