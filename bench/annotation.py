@@ -303,8 +303,10 @@ def child(label: str, items: int, done: int, repeat: int, rounds: int) -> int:
     """Runs inside a fresh interpreter whose DATABASE_URL points at an empty database."""
     from django.test import override_settings
 
-    # As the web server runs (r1studio/asgi.py): PostgreSQL connections come from a pool.
+    # As the web server runs (r1studio/asgi.py): PostgreSQL connections come from a pool, sized
+    # for twenty annotator threads that each hold one through the rounds, plus the main thread.
     os.environ.setdefault("R1STUDIO_DB_POOL", "1")
+    os.environ.setdefault("R1STUDIO_DB_POOL_SIZE", str(ANNOTATORS + 4))
     owner = django_setup()
     from r1studio.core.services import user_create
 
