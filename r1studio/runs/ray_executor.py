@@ -104,6 +104,7 @@ def ray_client(address: str | None = None) -> Any:
         raise RayError(
             "RAY_ADDRESS is set but the `ray` package is missing: pip install 'ray[default]'"
         ) from None
+
     class TimedClient(JobSubmissionClient):
         """Ray's client sends its requests with no timeout: a dashboard that accepts the
         connection and never answers would hold the watcher forever (it is then ClusterAway)."""
