@@ -17,6 +17,7 @@ from ninja.security import HttpBearer
 from pydantic import Field
 
 from r1studio.api.parsing import is_json
+from r1studio.core.gcpause import gc_paused
 from r1studio.runs import remote
 
 
@@ -78,7 +79,7 @@ def post_events(request: HttpRequest, run_id: int) -> Any:
     if not is_json(request.META.get("CONTENT_TYPE", "")):
         raise HttpError(415, "Send the body as JSON (Content-Type: application/json).")
     try:
-        with remote.gc_paused():
+        with gc_paused():
             seq, events = remote.batch_parse(request.body)
             received = remote.events_receive(run_id=run_id, seq=seq, events=events)
     except remote.IngestError as exc:

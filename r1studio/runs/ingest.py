@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pipeline.data import benchmark_label
+from r1studio.core.gcpause import gc_paused
 from r1studio.runs.events import events_dispatch
 from r1studio.runs.live import publish, run_state
 from r1studio.runs.models import Checkpoint, Run, RunExecutor, RunStatus
@@ -232,7 +233,7 @@ def events_ingest(
             if e["type"] not in STEP_EVENTS or (_int(e.get("step")) or 0) > skip_until_step
         ]
     events = [_short_benchmark(e) for e in events]
-    with transaction.atomic():
+    with gc_paused(), transaction.atomic():  # r1studio.core.gcpause
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.events_offset != start_offset:
             return None

@@ -30,13 +30,9 @@ Authentication is a run token (`RunToken`): made with the run (`run_create_exter
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 import secrets
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,29 +143,6 @@ def run_token_rotate(*, run: Run, user: Any) -> str:
     if run.executor == RunExecutor.WORKER:
         raise PermissionDenied("A run on a worker reports through its supervisor, not a token.")
     return run_token_create(run=run)
-
-
-_gc_lock = threading.Lock()
-_gc_state = {"depth": 0, "was_enabled": False}
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is parsed and stored: its ~100k short-lived
-    objects (freed by reference counting) set off collections of the whole heap that took ~40%
-    of the time. Counted, so that overlapping requests in other threads cannot leave it off."""
-    with _gc_lock:
-        if _gc_state["depth"] == 0:
-            _gc_state["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _gc_state["depth"] += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_state["depth"] -= 1
-            if _gc_state["depth"] == 0 and _gc_state["was_enabled"]:
-                gc.enable()
 
 
 # --- the body --------------------------------------------------------------------------------
