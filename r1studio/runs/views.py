@@ -314,6 +314,7 @@ def run_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run page: status, progress and ETA, actions, charts, logs, checkpoints, error."""
     run = _get_run_for_user(request, pk)
+    # What the `live` partial shows; the page's poll (HTMX, every 2 s per viewer) gets only it.
     context = {
         "run": run,
         "can_change": selectors.run_can_change(run=run, user=request.user),
@@ -323,16 +324,19 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for c in run.checkpoints.all()
         ],
         "last_checkpoint": selectors.run_last_checkpoint(run=run),
-        **_logs_context(run),
-        "inputs": _input_rows(selectors.config_inputs(config=run.config, user=request.user)),
-        "config_yaml": _config_yaml(run),
         "resumable": run.status in services.RESUMABLE_STATUSES,
         "needs_checkpoint": run.kind in services.NEEDS_CHECKPOINT,
-        "queue": services.QUEUE_FOR_KIND.get(run.kind, ""),
         "outputs": selectors.run_outputs(run=run),
     }
-    template = "runs/detail.html#live" if _is_htmx(request) else "runs/detail.html"
-    return render(request, template, context)
+    if _is_htmx(request):
+        return render(request, "runs/detail.html#live", context)
+    context.update(
+        _logs_context(run),
+        inputs=_input_rows(selectors.config_inputs(config=run.config, user=request.user)),
+        config_yaml=_config_yaml(run),
+        queue=services.QUEUE_FOR_KIND.get(run.kind, ""),
+    )
+    return render(request, "runs/detail.html", context)
 
 
 @require_GET
