@@ -63,6 +63,7 @@ def lines_for(names: list[str], steps: int) -> list[bytes]:
 
 def ingest(run: object, lines: list[bytes]) -> tuple[float, float, int]:
     """(seconds from events, seconds from lines, points): batches as the supervisor makes."""
+    from r1studio.core.gcpause import gc_paused
     from r1studio.metrics.services import metrics_ingest
 
     parse = work = 0.0
@@ -71,7 +72,8 @@ def ingest(run: object, lines: list[bytes]) -> tuple[float, float, int]:
         t0 = time.perf_counter()
         events = [json.loads(line) for line in lines[start : start + BATCH_EVENTS]]
         t1 = time.perf_counter()
-        metrics_ingest(run=run, events=events)
+        with gc_paused():  # as the supervisor's events_ingest stores a batch
+            metrics_ingest(run=run, events=events)
         t2 = time.perf_counter()
         parse += t1 - t0
         work += t2 - t1

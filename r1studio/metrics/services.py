@@ -15,7 +15,6 @@ import numpy as np
 from django.db import connection, transaction
 
 from pipeline.reporting import finite_or_none
-from r1studio.core.gcpause import gc_paused
 from r1studio.metrics import storage
 from r1studio.metrics.models import MetricChunk, MetricSeries
 
@@ -68,11 +67,6 @@ def metrics_ingest(*, run: Any, events: list[dict]) -> Points:
     NaN. The returned points (`{name: [[step, value], ...]}`, NaN as None) are what the
     supervisor publishes on `run:<id>`.
     """
-    with gc_paused():
-        return _ingest(run, events)
-
-
-def _ingest(run: Any, events: list[dict]) -> Points:
     collected = _collect(events)
     if not collected:
         return {}
