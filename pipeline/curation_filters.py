@@ -172,11 +172,27 @@ def field_texts(batch: pa.RecordBatch, name: str) -> pa.Array:
     raise FieldError(f"rows have no {name!r} (columns: {columns})")
 
 
+def _field_parts(batch: pa.RecordBatch, name: str) -> list[Any]:
+    """``field_texts(batch, name)`` as pieces (arrays and literal strings) to concatenate: a
+    completion made of `think` and `answer` columns is not built apart from what it is joined
+    to (each long text copied once, not twice)."""
+    names = batch.schema.names
+    derived = name not in names and "messages" not in names and {"think", "answer"} & set(names)
+    if name == "completion" and derived:
+        think = field_texts(batch, "think") if "think" in names else ""
+        answer = field_texts(batch, "answer") if "answer" in names else ""
+        return ["<think>\n", think, "\n</think>\n<answer>\n", answer, "\n</answer>"]
+    return [field_texts(batch, name)]
+
+
 def joined_texts(batch: pa.RecordBatch, fields: Sequence[str]) -> pa.Array:
     """The ``fields`` of every row, joined by newlines."""
     if len(fields) == 1:
         return field_texts(batch, fields[0])
-    return pc.binary_join_element_wise(*(field_texts(batch, f) for f in fields), "\n")
+    parts: list[Any] = []
+    for i, name in enumerate(fields):
+        parts += (["\n"] if i else []) + _field_parts(batch, name)
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _groups(batch: pa.RecordBatch, within: str) -> np.ndarray | None:

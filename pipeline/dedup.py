@@ -349,23 +349,11 @@ class ExactDuplicates(_Checker):
         number the texts (default: counting on from the last call) and must increase;
         ``groups`` limit the comparisons to texts with the same label (e.g. the prompt a
         completion answers)."""
+        from pipeline import dedup_scan as scan  # numba: see Tokens.of
+
         tokens, rows, groups = self._prepare(texts, rows, groups)
-        keys = [np.zeros(0, U64)]
-        for _, index, offsets in tokens.chunks():
-            # Per text: the sum of its token hashes, and their sum weighted by place (so order
-            # counts), from two running sums over the chunk; the hashes are random 64-bit
-            # values, so different texts agree on both only by chance (2**-64).
-            h = tokens.raw[index]
-            h = h.copy() if isinstance(index, slice) else h  # a view: changed in place below
-            total, weighted = np.zeros(len(h) + 1, U64), np.zeros(len(h) + 1, U64)
-            np.cumsum(h, out=total[1:])
-            h *= np.arange(len(h), dtype=U64)
-            np.cumsum(h, out=weighted[1:])
-            first, last = offsets[:-1], offsets[1:]
-            plain = total[last] - total[first]
-            placed = weighted[last] - weighted[first] - plain * first.astype(U64)
-            keys.append(_fmix(_fmix(plain) ^ placed ^ (np.diff(offsets).astype(U64) * _MULT[2])))
-        return self.seen.first_seen(self._grouped(np.concatenate(keys), groups), rows)
+        keys = scan.exact_keys(tokens.raw, tokens.starts, tokens.ends, _MULT[2])
+        return self.seen.first_seen(self._grouped(keys, groups), rows)
 
 
 class NearDuplicates(_Checker):

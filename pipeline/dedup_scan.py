@@ -124,6 +124,27 @@ def scan(data, offsets, long_bytes, punctuation, lower):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True, nogil=True)
+def exact_keys(raw, starts, ends, length_mult):  # noqa: ANN001, ANN201 (numba)
+    """One 64-bit key per text (tokens ``raw[starts[t]:ends[t]]``) that changes with any token
+    or its place: from the sum of its token hashes and their sum weighted by place (0, 1, ...),
+    and its length times ``length_mult``, mixed (wrapping uint64 arithmetic throughout). The
+    hashes are random 64-bit values, so different texts agree only by chance (2**-64)."""
+    n_texts = len(starts)
+    keys = np.empty(n_texts, np.uint64)
+    for t in range(n_texts):
+        plain = np.uint64(0)
+        placed = np.uint64(0)
+        place = np.uint64(0)
+        for k in range(starts[t], ends[t]):
+            h = raw[k]
+            plain += h
+            placed += h * place
+            place += np.uint64(1)
+        keys[t] = _fmix(_fmix(plain) ^ placed ^ (place * length_mult))
+    return keys
+
+
+@numba.njit(cache=True, nogil=True)
 def minhash(units, offsets, ngram, num_perm, mult):  # noqa: ANN001, ANN201 (numba)
     """One-permutation MinHash of each text (``offsets`` into ``units``), shape
     ``(texts, num_perm)``, empty bins ``EMPTY``: the shingle of ``ngram`` consecutive units is
