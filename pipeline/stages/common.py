@@ -144,9 +144,33 @@ def train(trainer: Any, callback: Any, run_dir: Path, resume: bool, reporter: An
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the events carry the logs; keep stdout readable
-    trainer.train(resume_from_checkpoint=resume_checkpoint(run_dir, resume, reporter))
+    checkpoint = resume_checkpoint(run_dir, resume, reporter)
+    if checkpoint and _trained_out(trainer, checkpoint, reporter):
+        return
+    trainer.train(resume_from_checkpoint=checkpoint)
     if callback.stopped:
         raise StageCancelled(f"stopped at step {trainer.state.global_step}; checkpoint saved")
+
+
+def _trained_out(trainer: Any, checkpoint: str, reporter: Any) -> bool:
+    """Whether ``checkpoint`` is at the run's last step already (saved before its attempt was
+    stopped); then its weights and state are loaded and nothing is trained. transformers'
+    Trainer, resumed there, would train one step past ``max_steps`` before it checked."""
+    from transformers import TrainerState
+
+    path = Path(checkpoint) / "trainer_state.json"
+    max_steps = trainer.args.max_steps
+    if max_steps <= 0 or not path.is_file():
+        return False
+    state = TrainerState.load_from_json(str(path))
+    if state.global_step < max_steps:
+        return False
+    trainer._load_from_checkpoint(checkpoint)  # the weights (as train() would load them)
+    trainer.state = state
+    reporter.log("info", f"{Path(checkpoint).name} is at step {state.global_step} of {max_steps}: "
+                 "nothing left to train")  # fmt: skip
+    reporter.progress(state.global_step, max_steps)
+    return True
 
 
 def save_final(trainer: Any, tokenizer: Any, run_dir: Path, reporter: Any) -> Path:

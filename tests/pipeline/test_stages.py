@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -222,3 +223,14 @@ def test_sft_resumes_from_its_last_checkpoint(toy_config, run_stage, events, tmp
     steps = [e["step"] for e in events.of(log, "metrics") if "loss" in e["values"]]
     assert steps == [7, 8, 9]
     assert [e["step"] for e in events.of(log, "checkpoint")] == [9]
+
+    # Stopped after its last checkpoint but before it ended: a resume trains nothing more
+    # (transformers' Trainer would train a step 10 of 9) and still saves the final model.
+    shutil.rmtree(run_dir / "final")
+    done = len(events.read(run_dir))
+    assert run_stage(data, run_dir, resume=True) == 0
+    log = events.read(run_dir)[done:]
+    assert not [e for e in events.of(log, "metrics") if "loss" in e["values"]]
+    assert max(e["step"] for e in log if "step" in e) == 9
+    assert any("nothing left to train" in e["message"] for e in events.of(log, "log"))
+    assert (run_dir / "final" / "config.json").is_file()
