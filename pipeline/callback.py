@@ -105,10 +105,16 @@ class R1StudioCallback(TrainerCallback):
 
     # --- GRPO: the sampled completions -------------------------------------------------------
 
-    def rewards(self, funcs: list[Any], weights: list[float] | None = None) -> list[Any]:
+    def rewards(
+        self, funcs: list[Any], weights: list[float] | None = None, *, think_first: bool = False
+    ) -> list[Any]:
         """Your reward functions, recorded so that each step's completions and their scores are
-        reported; pass the result as `reward_funcs` (`weights`: GRPOConfig's `reward_weights`)."""
-        self.recorder = SampleRecorder(list(funcs), list(weights or [1.0] * len(funcs)))
+        reported; pass the result as `reward_funcs` (`weights`: GRPOConfig's `reward_weights`).
+        `think_first`: also log the share of completions that open with a `<think>` block (the
+        studio's R1-Zero format chart; it parses every completion of every step)."""
+        self.recorder = SampleRecorder(
+            list(funcs), list(weights or [1.0] * len(funcs)), think_first=think_first
+        )
         return self.recorder.wrapped()
 
     # --- the reporter ------------------------------------------------------------------------
@@ -193,8 +199,9 @@ class R1StudioCallback(TrainerCallback):
             self._last_progress = now
             reporter.progress(step, state.max_steps)
         recorder = self.recorder
-        fresh = recorder is not None and recorder.latest and recorder.latest_step != self._sent
-        if fresh and self.samples_every and step % self.samples_every == 0:
+        due = recorder is not None and self.samples_every and step % self.samples_every == 0
+        # Checked in this order so the items are built only on the steps that send them.
+        if due and recorder.latest_step != self._sent and recorder.latest:
             self._sent = recorder.latest_step  # a generation batch trained on for several steps
             items = [dict(item) for item in recorder.latest]
             if all(item.get("advantage") is None for item in items):

@@ -242,6 +242,11 @@ def echo(event: dict[str, Any]) -> None:
         total = f" ({event['total_steps']} steps)" if event.get("total_steps") else ""
         text = f"{state}{total}" + (f": {message}" if message else "")
         level = logging.ERROR if state == "failed" else logging.INFO
+    elif kind == "log":
+        level = LOG_LEVELS.get(str(event.get("level")).lower(), logging.INFO)
+        text = str(event.get("message"))
+    elif not logger.isEnabledFor(logging.INFO):
+        return  # e.g. a user's script reporting through R1StudioCallback: not worth the text
     elif kind == "metrics":
         values = event.get("values") or {}
         names = [n for n in ECHO_METRICS if n in values]
@@ -258,9 +263,6 @@ def echo(event: dict[str, Any]) -> None:
     elif kind == "dataset":
         rows, path = event.get("rows"), event.get("path")
         text = f"dataset written: {path} ({rows} rows, {event.get('kind')})"
-    elif kind == "log":
-        level = LOG_LEVELS.get(str(event.get("level")).lower(), logging.INFO)
-        text = str(event.get("message"))
     else:
         return
     logger.log(level, text)

@@ -45,13 +45,25 @@ class SampleRecorder:
     processes each process sees its own slice of the batch.
     """
 
-    def __init__(self, funcs: list[Any], weights: list[float], think_prefilled: bool = False):
+    def __init__(
+        self,
+        funcs: list[Any],
+        weights: list[float],
+        think_prefilled: bool = False,
+        think_first: bool = True,
+    ):
         self.funcs = funcs
         self.weights = weights
         self.think_prefilled = think_prefilled
-        self.latest: list[dict] = []
+        self.think_first = think_first  # log the share of completions that think first
         self.latest_step = -1
         self._scores: dict[str, list] = {}
+        # The latest batch as it came (prompts, completions, references, scores by reward) and
+        # TRL's advantages for it; the items are built from them only when someone reads
+        # `latest` (a samples report every few steps), not at every step.
+        self._batch: tuple[list, list, list, dict[str, list]] | None = None
+        self._advantages: list[float] | None = None
+        self._items: list[dict] | None = None
 
     def wrapped(self) -> list[Any]:
         return [self._wrap(i, f) for i, f in enumerate(self.funcs)]
@@ -70,37 +82,52 @@ class SampleRecorder:
         return reward
 
     def _finish(self, prompts: list, completions: list, kwargs: dict) -> None:
-        names = [f.__name__ for f in self.funcs]
-        totals = [
-            weighted_total([self._scores[n][i] for n in names], self.weights)
-            for i in range(len(completions))
-        ]
-        references = kwargs.get("answer") or [None] * len(completions)
         state = kwargs.get("trainer_state")
         self.latest_step = state.global_step + 1 if state is not None else self.latest_step + 1
-        self.latest = [
-            {
-                "prompt": _text(prompts[i]),
-                "completion": _text(completions[i]),
-                "reference": references[i] if i < len(references) else None,
-                "rewards": {n: self._scores[n][i] for n in names},
-                "reward": None if math.isnan(totals[i]) else totals[i],
-                "advantage": None,  # TRL computes it after the rewards: set_advantages
-            }
-            for i in range(len(completions))
-        ]
+        references = kwargs.get("answer") or []
+        self._batch = (list(prompts), list(completions), list(references), self._scores)
+        self._advantages = None  # TRL computes them after the rewards: set_advantages
+        self._items = None
         log_metric = kwargs.get("log_metric")
-        if callable(log_metric) and completions:
+        if self.think_first and callable(log_metric) and completions:
             parsed = [parse_completion(c, self.think_prefilled) for c in completions]
             log_metric("think_first", sum(p.think_first for p in parsed) / len(parsed))
 
+    @property
+    def latest(self) -> list[dict]:
+        """The latest scored batch: prompt, completion, reference, each reward's score, the
+        total and TRL's advantage (None until it is known), one dict per completion."""
+        if self._items is None:
+            self._items = self._build() if self._batch is not None else []
+        return self._items
+
+    def _build(self) -> list[dict]:
+        assert self._batch is not None
+        prompts, completions, references, scores = self._batch
+        names = [f.__name__ for f in self.funcs]
+        items = []
+        for i in range(len(completions)):
+            total = weighted_total([scores[n][i] for n in names], self.weights)
+            advantage = self._advantages[i] if self._advantages is not None else None
+            items.append(
+                {
+                    "prompt": _text(prompts[i]),
+                    "completion": _text(completions[i]),
+                    "reference": references[i] if i < len(references) else None,
+                    "rewards": {n: scores[n][i] for n in names},
+                    "reward": None if math.isnan(total) else total,
+                    "advantage": advantage,
+                }
+            )
+        return items
+
     def set_advantages(self, advantages: list[float]) -> None:
         """TRL's advantages for the batch just scored, in the order the rewards saw it."""
-        if len(advantages) != len(self.latest):
-            raise StageError(
-                f"TRL returned {len(advantages)} advantages for {len(self.latest)} completions"
-            )
-        for item, value in zip(self.latest, advantages, strict=True):
+        size = len(self._batch[1]) if self._batch is not None else 0
+        if len(advantages) != size:
+            raise StageError(f"TRL returned {len(advantages)} advantages for {size} completions")
+        self._advantages = list(advantages)
+        for item, value in zip(self._items or [], advantages, strict=False):
             item["advantage"] = value
 
 
