@@ -11,7 +11,10 @@ database `r1studio_bench_ingest_http` created and dropped on `--pg-url`'s server
    the same points through `HttpReporter` end to end (events written, spooled, sent, closed).
    The stored series are checked to hold every step once.
 2. callback overhead (SQLite only, `--grpo-steps` > 0): docs/examples/grpo_script.py trains the
-   toy model with TRL's GRPOTrainer on one thread, `--repeats` times with R1StudioCallback
+   toy model (`--toy-size`, default the demo's, as `make run` trains it; the test-size model
+   runs 60 steps in under 2 s, so the fixed costs of any run, making the run and waiting for
+   the last batch at the end, ~30 ms, would weigh more than in any real one) with TRL's
+   GRPOTrainer on one thread, `--repeats` times with R1StudioCallback
    reporting to the server and as often without, alternating; printed: each train time, wall
    and CPU, and the median overhead in CPU time of the training process (target <=
    `MAX_CALLBACK_OVERHEAD`; wall time printed too, too noisy on a shared machine to judge by).
@@ -19,7 +22,7 @@ database `r1studio_bench_ingest_http` created and dropped on `--pg-url`'s server
 Each target is printed PASS or FAIL; the script exits 1 when one fails.
 
     .venv/bin/python bench/ingest_http.py [--db sqlite|postgres|both] [--batches 40]
-        [--grpo-steps 60] [--repeats 3] [--toy DIR]
+        [--grpo-steps 60] [--repeats 5] [--toy DIR] [--toy-size demo|test]
         [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -148,9 +151,9 @@ def callback_overhead(args: argparse.Namespace, url: str, user_token: str) -> fl
     with tempfile.TemporaryDirectory(prefix="r1studio-bench-grpo-") as tmp:
         if toy is None:
             toy = Path(tmp) / "toy"
-            print("building the toy model (python -m pipeline toy --size test) ...")
+            print(f"building the toy model (python -m pipeline toy --size {args.toy_size}) ...")
             subprocess.run(
-                [sys.executable, "-m", "pipeline", "toy", str(toy), "--size", "test"],
+                [sys.executable, "-m", "pipeline", "toy", str(toy), "--size", args.toy_size],
                 cwd=ROOT, check=True, capture_output=True,
             )  # fmt: skip
         alone, reported = [], []
@@ -240,6 +243,7 @@ def main() -> int:
     parser.add_argument("--grpo-steps", type=int, default=60, help="0: skip the callback check")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--toy", default="", help="toy assets folder (default: built once)")
+    parser.add_argument("--toy-size", default="demo", choices=["demo", "test"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
