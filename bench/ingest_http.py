@@ -16,13 +16,14 @@ database `r1studio_bench_ingest_http` created and dropped on `--pg-url`'s server
    the last batch at the end, ~30 ms, would weigh more than in any real one) with TRL's
    GRPOTrainer on one thread, `--repeats` times with R1StudioCallback
    reporting to the server and as often without, alternating; printed: each train time, wall
-   and CPU, and the median overhead in CPU time of the training process (target <=
-   `MAX_CALLBACK_OVERHEAD`; wall time printed too, too noisy on a shared machine to judge by).
+   and CPU, and the overhead in CPU time of the training process, fastest run against fastest
+   run (target <= `MAX_CALLBACK_OVERHEAD`; see `callback_overhead`; the medians and wall time
+   are printed too, too noisy on a shared machine to judge by).
 
 Each target is printed PASS or FAIL; the script exits 1 when one fails.
 
     .venv/bin/python bench/ingest_http.py [--db sqlite|postgres|both] [--batches 40]
-        [--grpo-steps 60] [--repeats 5] [--toy DIR] [--toy-size demo|test]
+        [--grpo-steps 60] [--repeats 7] [--toy DIR] [--toy-size demo|test]
         [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -142,11 +143,15 @@ def train_time(
 
 
 def callback_overhead(args: argparse.Namespace, url: str, user_token: str) -> float:
-    """The callback's cost: median CPU seconds of the run with it over the run without it.
+    """The callback's cost: the fastest run with it over the fastest without it, in CPU seconds.
 
     CPU time (the training process's, the sender thread included; one torch thread) is what
     the callback adds on a machine of its own; wall time is printed too, but on a shared
-    machine it moves by tens of percent from one run to the next."""
+    machine it moves by tens of percent from one run to the next. The same run's CPU time
+    moves by ±3% from one try to the next here (other processes' cache and memory traffic, the
+    hypervisor), which only ever adds: the fastest of several tries is the estimate of what the
+    run itself costs (as `timeit` takes the minimum), where the median of five still moved by
+    ±2% between two `make bench` runs. Medians are printed too."""
     toy = Path(args.toy) if args.toy else None
     with tempfile.TemporaryDirectory(prefix="r1studio-bench-grpo-") as tmp:
         if toy is None:
@@ -166,12 +171,14 @@ def callback_overhead(args: argparse.Namespace, url: str, user_token: str) -> fl
                 f"  GRPO {args.grpo_steps} steps: alone {alone[-1][0]:.2f} s wall "
                 f"{alone[-1][1]:.2f} s CPU; reporting {with_it[0]:.2f} s wall {with_it[1]:.2f} s CPU"
             )
-    cpu = [statistics.median(r[1] for r in runs) for runs in (reported, alone)]
-    wall = [statistics.median(r[0] for r in runs) for runs in (reported, alone)]
+    cpu = [min(r[1] for r in runs) for runs in (reported, alone)]
+    wall = [min(r[0] for r in runs) for runs in (reported, alone)]
+    median = [statistics.median(r[1] for r in runs) for runs in (reported, alone)]
     overhead = cpu[0] / cpu[1] - 1
     print(
-        f"callback overhead: {overhead:+.1%} CPU (median {cpu[0]:.2f} s vs {cpu[1]:.2f} s), "
-        f"{wall[0] / wall[1] - 1:+.1%} wall, over {args.repeats} runs each"
+        f"callback overhead: {overhead:+.1%} CPU (fastest {cpu[0]:.2f} s vs {cpu[1]:.2f} s), "
+        f"{wall[0] / wall[1] - 1:+.1%} wall; medians {median[0] / median[1] - 1:+.1%} CPU; "
+        f"over {args.repeats} runs each"
     )
     return overhead
 
@@ -241,7 +248,7 @@ def main() -> int:
     parser.add_argument("--pg-url", "--database-url", dest="pg_url", default=PG_URL)
     parser.add_argument("--batches", type=int, default=40, help="batches of 1,000 events timed")
     parser.add_argument("--grpo-steps", type=int, default=60, help="0: skip the callback check")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--toy", default="", help="toy assets folder (default: built once)")
     parser.add_argument("--toy-size", default="demo", choices=["demo", "test"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
