@@ -195,7 +195,7 @@ class Viewer(threading.Thread):
         self.samples: dict[str, list[float]] = {name: [] for name in urls}
         self.errors: dict[str, list[str]] = {name: [] for name in urls}
         self.delay = random.uniform(0, interval)
-        self.loaded: set[str] = set()  # pages loaded whole once: polled from then on
+        self.page_loaded = False  # the run page loaded whole once: polled from then on
 
     def _get(self, conn: http.client.HTTPConnection, url: str, poll: bool) -> tuple[int, float]:
         headers = {"Cookie": self.cookie, "Host": "127.0.0.1"}
@@ -217,15 +217,15 @@ class Viewer(threading.Thread):
                 sent += 1
                 try:
                     # The run page is loaded once, then polled as the page polls itself.
-                    status, seconds = self._get(conn, url, poll=name in self.loaded)
+                    poll = name == "run page" and self.page_loaded
+                    status, seconds = self._get(conn, url, poll=poll)
                 except (OSError, http.client.HTTPException) as exc:
                     self.errors[name].append(repr(exc))
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                     continue
                 self.samples[name].append(seconds)
-                if name == "run page":
-                    self.loaded.add(name)
+                self.page_loaded = self.page_loaded or name == "run page"
                 if status != 200:
                     self.errors[name].append(f"HTTP {status}")
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))

@@ -149,12 +149,9 @@ def field_texts(batch: pa.RecordBatch, name: str) -> pa.Array:
     if name == "completion":
         if "messages" in names:
             return _messages(batch.column("messages"), "assistant")
-        if "think" in names or "answer" in names:
-            parts = [field_texts(batch, "think") if "think" in names else "", None]
-            parts[1] = field_texts(batch, "answer") if "answer" in names else ""
-            return pc.binary_join_element_wise(
-                "<think>\n", parts[0], "\n</think>\n<answer>\n", parts[1], "\n</answer>", ""
-            )
+        parts = _completion_parts(batch)
+        if parts is not None:
+            return pc.binary_join_element_wise(*parts, "")
     elif name == "problem":
         if "prompt" in names:
             return _column_texts(batch.column("prompt"))
@@ -172,26 +169,27 @@ def field_texts(batch: pa.RecordBatch, name: str) -> pa.Array:
     raise FieldError(f"rows have no {name!r} (columns: {columns})")
 
 
-def _field_parts(batch: pa.RecordBatch, name: str) -> list[Any]:
-    """``field_texts(batch, name)`` as pieces (arrays and literal strings) to concatenate: a
-    completion made of `think` and `answer` columns is not built apart from what it is joined
-    to (each long text copied once, not twice)."""
+def _completion_parts(batch: pa.RecordBatch) -> list[Any] | None:
+    """A completion made of `think` and `answer` columns (when the rows have no `completion`
+    or `messages`), as the pieces to concatenate: literal tags and the two columns."""
     names = batch.schema.names
-    derived = name not in names and "messages" not in names and {"think", "answer"} & set(names)
-    if name == "completion" and derived:
-        think = field_texts(batch, "think") if "think" in names else ""
-        answer = field_texts(batch, "answer") if "answer" in names else ""
-        return ["<think>\n", think, "\n</think>\n<answer>\n", answer, "\n</answer>"]
-    return [field_texts(batch, name)]
+    if "completion" in names or "messages" in names or not {"think", "answer"} & set(names):
+        return None
+    think = field_texts(batch, "think") if "think" in names else ""
+    answer = field_texts(batch, "answer") if "answer" in names else ""
+    return ["<think>\n", think, "\n</think>\n<answer>\n", answer, "\n</answer>"]
 
 
 def joined_texts(batch: pa.RecordBatch, fields: Sequence[str]) -> pa.Array:
     """The ``fields`` of every row, joined by newlines."""
     if len(fields) == 1:
         return field_texts(batch, fields[0])
+    # A completion from think/answer goes in as its pieces: each long text copied once, into
+    # the joined one, not first into a completion of its own.
     parts: list[Any] = []
     for i, name in enumerate(fields):
-        parts += (["\n"] if i else []) + _field_parts(batch, name)
+        pieces = _completion_parts(batch) if name == "completion" else None
+        parts += (["\n"] if i else []) + (pieces or [field_texts(batch, name)])
     return pc.binary_join_element_wise(*parts, "")
 
 

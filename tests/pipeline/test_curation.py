@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.curation import OperationError, apply_operations, filter_rows, parse_operations
-from pipeline.curation_filters import field_texts
+from pipeline.curation_filters import field_texts, joined_texts
 from pipeline.data import benchmarks_dir
 from pipeline.dedup import BenchmarkIndex, ExactDuplicates, NearDuplicates, _KeyStore
 
@@ -174,6 +174,18 @@ def test_it_finds_fields_in_chats_and_tagged_completions():
     assert field_texts(rows, "completion").to_pylist() == [
         "<think>\nt\n</think>\n<answer>\na\n</answer>"
     ]
+    # Joined with other fields, the completion's pieces go straight into the joined text.
+    both = pa.RecordBatch.from_pylist([_row("p", "t", answer="a"), _row("q", None, answer="b")])
+    expected = [
+        f"{problem}\n{completion}"
+        for problem, completion in zip(
+            field_texts(both, "problem").to_pylist(),
+            field_texts(both, "completion").to_pylist(),
+            strict=True,
+        )
+    ]
+    assert joined_texts(both, ["problem", "completion"]).to_pylist() == expected
+    assert expected[1] == "q\n<think>\n\n</think>\n<answer>\nb\n</answer>"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 TRL_GRPO_METRICS = {
@@ -233,4 +234,10 @@ def test_sft_resumes_from_its_last_checkpoint(toy_config, run_stage, events, tmp
     assert not [e for e in events.of(log, "metrics") if "loss" in e["values"]]
     assert max(e["step"] for e in log if "step" in e) == 9
     assert any("nothing left to train" in e["message"] for e in events.of(log, "log"))
-    assert (run_dir / "final" / "config.json").is_file()
+    # ... the weights of that checkpoint, not the model it was built from.
+    from safetensors.numpy import load_file
+
+    final = load_file(run_dir / "final" / "model.safetensors")
+    trained = load_file(run_dir / "checkpoints" / "checkpoint-9" / "model.safetensors")
+    assert final.keys() == trained.keys()
+    assert all(np.array_equal(final[k], trained[k]) for k in final)
